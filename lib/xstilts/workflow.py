@@ -1,0 +1,116 @@
+"""Experiment grids -> runs -> Snakemake, which executes the phase notebooks with papermill.
+
+`expand(grid, scale)` validates every run's parameters before anything executes, and names each
+run by its hash, so runs shared between grids (the no-intermediate baseline, an intermediate
+checkpoint reused by every target task) exist once. Snakemake then executes what is missing,
+in parallel, locally or on SLURM (`--profile profiles/slurm`).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from xstilts import params as P
+from xstilts import runs
+
+NOTEBOOKS = P.REPO_ROOT / "notebooks"
+PHASE_NOTEBOOK = {"mlm": "01_mlm.ipynb", "intermediate": "02_intermediate.ipynb", "target": "03_target.ipynb"}
+GRID_KEYS = {"description", "analysis", "seeds", "grid", "params", "scales", "runs"}
+
+
+def load_grid(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists() and (P.PARAMS_DIR / "experiments" / f"{path.stem}.yaml").exists():
+        path = P.PARAMS_DIR / "experiments" / f"{path.stem}.yaml"
+    grid = P.read_yaml(path)
+    unknown = set(grid) - GRID_KEYS
+    if unknown:
+        raise P.ParamsError(f"Unknown key(s) {', '.join(sorted(unknown))} in grid {path}; a grid has "
+                            f"{', '.join(sorted(GRID_KEYS))}.")
+    grid["name"] = path.stem
+    return grid
+
+
+def grid_runs(grid: dict, scale: str) -> list[dict]:
+    """Every (validated) parameter set of a grid at a scale: product of `grid` axes x seeds."""
+    at_scale = (grid.get("scales") or {}).get(scale, {})
+    axes = dict(grid.get("grid") or {}, **(at_scale.get("grid") or {}))
+    fixed = dict(grid.get("params") or {}, **(at_scale.get("params") or {}))
+    seeds = (grid.get("seeds") or {}).get(scale, [0])
+    combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())] if axes else [{}]
+    combos += list(grid.get("runs") or []) + list(at_scale.get("runs") or [])
+    out = []
+    for combo in combos:
+        for seed in seeds:
+            values = dict(fixed, **combo, seed=seed, scale=scale)
+            out.append(P.resolve(values, where=f"grid {grid['name']} ({scale})"))
+    return out
+
+
+def jobs_for(cfgs: list[dict], runs_root: Path) -> dict[str, dict]:
+    """Run folder (relative to the runs root) -> what Snakemake needs to produce it."""
+    jobs: dict[str, dict] = {}
+    for cfg in cfgs:
+        upstream = None
+        for phase in ("mlm", "intermediate", "target"):
+            if phase == "mlm" and cfg["mlm_steps"] == 0:
+                continue
+            if phase == "intermediate" and not cfg["intermediate_tasks"]:
+                continue
+            rel = str(runs.run_dir(cfg, phase).relative_to(runs.runs_root(cfg)))
+            jobs.setdefault(rel, {"phase": phase, "notebook": str(NOTEBOOKS / PHASE_NOTEBOOK[phase]),
+                                  "upstream": upstream,
+                                  "params": {k: cfg[k] for k in P.SCHEMA if k not in ("runs_dir",)}})
+            upstream = rel
+    return jobs
+
+
+def plan(grid_paths: list[str], scale: str, runs_dir: str | None = None) -> dict:
+    grids = [load_grid(p) for p in grid_paths]
+    root = Path(runs_dir or os.environ.get("XSTILTS_RUNS") or (P.REPO_ROOT / "runs")).resolve()
+    jobs: dict[str, dict] = {}
+    analyses = {}
+    for grid in grids:
+        cfgs = grid_runs(grid, scale)
+        for cfg in cfgs:
+            cfg["runs_dir"] = str(root)
+        grid_jobs = jobs_for(cfgs, root)
+        jobs.update(grid_jobs)
+        if grid.get("analysis"):
+            needed = [r for r, j in grid_jobs.items() if j["phase"] == "target"]
+            analyses.setdefault(grid["analysis"], set()).update(needed)
+    return {"scale": scale, "runs_root": str(root), "repo": str(P.REPO_ROOT), "jobs": jobs,
+            "analyses": {a: sorted(r) for a, r in analyses.items()}}
+
+
+def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | None = None,
+        profile: str | None = None, dry_run: bool = False, extra: list[str] | None = None) -> int:
+    """Validate the grids, write the job plan, and hand it to Snakemake."""
+    the_plan = plan(grid_paths, scale, runs_dir)
+    root = Path(the_plan["runs_root"])
+    plan_file = root / "_plans" / f"{scale}-{'+'.join(Path(p).stem for p in grid_paths)}.json"
+    runs.write_json(plan_file, the_plan)
+    for rel, job in the_plan["jobs"].items():  # papermill -f files, one per run
+        params_file = root / "_params" / f"{Path(rel).name}.yaml"
+        if not params_file.exists():
+            params_file.parent.mkdir(parents=True, exist_ok=True)
+            params_file.write_text(yaml.safe_dump(dict(job["params"], runs_dir=str(root)), sort_keys=True))
+    n_new = sum(not (root / rel / runs.RESULT).exists() for rel in the_plan["jobs"])
+    print(f"{len(the_plan['jobs'])} runs in the plan, {n_new} to compute; "
+          f"{len(the_plan['analyses'])} analyses. Logs (executed notebooks): {root}/<run>/notebook.ipynb",
+          flush=True)
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(Path(__file__).parent / "workflow" / "Snakefile"),
+           "--directory", str(root), "--configfile", str(plan_file), "--cores", str(cores),
+           "--rerun-incomplete", "--rerun-triggers", "mtime", "--keep-going", "--quiet", "rules"]
+    if profile:
+        cmd += ["--profile", profile]
+    if dry_run:
+        cmd.append("--dry-run")
+    cmd += extra or []
+    return subprocess.call(cmd, env=dict(os.environ, PYTHONHASHSEED="0"))
