@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ParamsError, DataMissingError) as err:
+    except (ParamsError, DataMissingError, ValueError) as err:
         print(f"xstilts: error: {err}", file=sys.stderr)
         return 2
 

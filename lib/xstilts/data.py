@@ -174,19 +174,23 @@ def read_pawsx_tsv(path: Path, lang: str) -> list[dict]:
 
 
 def read_squad_json(path: Path, lang: str) -> list[dict]:
-    """SQuAD-format json (SQuAD, XQuAD, MLQA, TyDiQA-GoldP) -> qa rows.
+    """SQuAD-format json (SQuAD, XQuAD, MLQA, TyDiQA-GoldP) -> qa rows (repeated ids get a "#k" suffix).
 
     Refuses a file whose answers are all blank (labels stripped for a hidden test set)."""
     with open(path, encoding="utf-8") as f:
         data = json.load(f)["data"]
-    rows, blank = [], 0
+    rows, blank, seen = [], 0, {}
     for article in data:
         for para in article["paragraphs"]:
             for qa in para["qas"]:
                 answers = [a for a in qa.get("answers", []) if a.get("text")]
                 if qa.get("answers") and not answers:
                     blank += 1
-                rows.append({"id": str(qa["id"]), "context": para["context"], "question": qa["question"],
+                qid = str(qa["id"])
+                seen[qid] = seen.get(qid, 0) + 1
+                if seen[qid] > 1:  # XTREME's TyDiQA-en train reuses ids: keep predictions keyed uniquely
+                    qid = f"{qid}#{seen[qid] - 1}"
+                rows.append({"id": qid, "context": para["context"], "question": qa["question"],
                              "answers": {"text": [a["text"] for a in answers],
                                          "answer_start": [int(a["answer_start"]) for a in answers]}})
     if rows and blank == len(rows):
@@ -546,13 +550,13 @@ def _split_spec(task_name: str, split: str, source: str, lang: str) -> dict:
         raise ValueError(f"Task {task_name!r} has no {split!r} split in the {source} source{hint}; "
                          f"available: {', '.join(s for s in SPLITS if s in entry)}.")
     spec = entry[split]
+    if "unavailable" in spec:
+        raise DataMissingError(f"the {source} source has no usable {split} data", task_name, split, lang,
+                               spec["unavailable"])
     allowed = split_languages(task_name, split, source)
     if allowed is not None and lang not in allowed:
         raise ValueError(f"Language {lang!r} is not available for {task_name}/{split} from the {source} source; "
                          f"choose one of: {', '.join(allowed)}.")
-    if "unavailable" in spec:
-        raise DataMissingError(f"the {source} source has no usable {split} data", task_name, split, lang,
-                               spec["unavailable"])
     return spec
 
 
@@ -591,7 +595,10 @@ def _load_mirror(task_name: str, split: str, lang: str, spec: dict, data_dir) ->
     if reader not in READERS:
         raise ValueError(f"tasks.yaml names unknown reader {reader!r} for {task_name}/{split}; "
                          f"known: {', '.join(sorted(READERS))}.")
-    root = mirror_dir(data_dir)
+    try:
+        root = mirror_dir(data_dir)
+    except DataMissingError as e:
+        raise DataMissingError(e.what, task_name, split, lang) from None
     rows: list[dict] = []
     for rel in files:
         path = root / _fill(rel, lang)
@@ -662,3 +669,46 @@ def load_examples(task_name: str, split: str, lang: str, *, source: str, data_di
     else:
         rows = _load_hub(task_name, split, lang, spec, limit, seed, hub_cache)
     return _sample(rows, limit, seed)
+
+
+def check_available(task_name: str, split: str, lang: str, *, source: str, data_dir=None) -> None:
+    """Raise (ValueError / DataMissingError) now if `load_examples` would fail for want of data.
+
+    Cheap: checks the registry and that the mirror files exist, without parsing them; the Hub and
+    the smoke generator cannot be checked without loading, so they only get the registry checks."""
+    task_registry.get_task(task_name)
+    if source == "smoke":
+        return
+    spec = _split_spec(task_name, split, source, lang)
+    if source != "mirror":
+        return
+    files = spec["files"][lang] if isinstance(spec["files"], dict) else spec["files"]
+    try:
+        root = mirror_dir(data_dir)
+    except DataMissingError as e:
+        raise DataMissingError(e.what, task_name, split, lang) from None
+    for rel in [files] if isinstance(files, str) else files:
+        path = root / _fill(rel, lang)
+        if not path.is_file():
+            raise DataMissingError(f"file {path} not found", task_name, split, lang)
+
+
+def target_languages(cfg: dict) -> list[str]:
+    """The languages a run evaluates its target task in (all of the scale's, unless narrowed)."""
+    return cfg["target_languages"] or task_registry.languages(cfg["target_task"], cfg["scale"])
+
+
+def check_run_inputs(cfg: dict) -> None:
+    """Fail before any compute when data a run needs is missing, saying which and how to get it."""
+    needed = [(name, split, lang) for name in cfg["intermediate_tasks"] for lang in cfg["intermediate_languages"]
+              for split in ("train", "validation") if split == "train" or lang == "en"]
+    target = cfg["target_task"]
+    if task_registry.get_task(target)["format"] != "retrieval":
+        source_task = task_registry.train_task(target)
+        needed += [(source_task, "train", "en"), (source_task, "validation", "en")]
+    needed += [(target, "test", lang) for lang in target_languages(cfg)]
+    if cfg["mlm_steps"] > 0:
+        needed += [("mlm_text", "train", lang)
+                   for lang in cfg["mlm_languages"] or task_registry.languages("mlm_text", cfg["scale"])]
+    for task, split, lang in needed:
+        check_available(task, split, lang, source=cfg["source"], data_dir=cfg["data_dir"] or None)

@@ -65,7 +65,7 @@ def predict_parsing(model, examples, features, *, labels, **kw):
     return heads, rels
 
 
-def predict_qa(model, examples, features, *, n_best=20, max_answer_length=30, **kw):
+def predict_qa(model, examples, features, *, n_best=20, max_answer_length=30, allow_null=False, **kw):
     """Best span per example over all its windows (HF run_qa's postprocess, no-answer aware)."""
     outs = logits(model, features, key=("start_logits", "end_logits"), **kw)
     by_example = collections.defaultdict(list)
@@ -88,7 +88,8 @@ def predict_qa(model, examples, features, *, n_best=20, max_answer_length=30, **
                     score = start[s] + end[t]
                     if score > best_score:
                         best_score, best_text = score, e["context"][offsets[s][0]:offsets[t][1]]
-        predictions[e["id"]] = best_text if best_score > null_score or not kw.get("allow_null") else ""
+        # SQuAD 2.0: answer "" when no span beats the <s> ("no answer") score
+        predictions[e["id"]] = best_text if best_score > null_score or not allow_null else ""
     return predictions
 
 

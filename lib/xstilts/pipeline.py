@@ -37,23 +37,6 @@ def seed_everything(cfg) -> None:
         torch.set_num_threads(cfg["threads"])
 
 
-def check_inputs(cfg) -> None:
-    """Fail before compute when a data file a run needs is missing (and say how to get it)."""
-    needed = []
-    for name in cfg["intermediate_tasks"]:
-        needed += [(name, "train", lang) for lang in cfg["intermediate_languages"]]
-    target = cfg["target_task"]
-    if tasks.get_task(target)["format"] != "retrieval":
-        needed.append((tasks.train_task(target), "train", "en"))
-    needed += [(target, "test", lang) for lang in target_languages(cfg)]
-    for task, split, lang in needed:
-        data.check_available(task, split, lang, source=cfg["source"], data_dir=cfg["data_dir"] or None)
-
-
-def target_languages(cfg) -> list[str]:
-    return cfg["target_languages"] or tasks.languages(cfg["target_task"], cfg["scale"])
-
-
 def _examples(cfg, task, split, lang, limit=-1):
     return data.load_examples(task, split, lang, source=cfg["source"], data_dir=cfg["data_dir"] or None,
                               limit=None if limit is None or limit < 0 else limit)
@@ -189,8 +172,8 @@ def run_intermediate(cfg) -> dict:
         return float(np.mean(scores))
 
     total = int(cfg["intermediate_epochs"] * sum(len(s) for s in streams.values()) / cfg["intermediate_grad_accum"])
-    if cfg["max_steps"] > 0:
-        total = min(total, cfg["max_steps"])
+    if cfg["intermediate_max_steps"] > 0:
+        total = min(total, cfg["intermediate_max_steps"])
     stats = train.fit(heads, streams, total_steps=max(total, 1), learning_rate=cfg["learning_rate"],
                       weight_decay=cfg["weight_decay"], adam_epsilon=cfg["adam_epsilon"],
                       warmup_ratio=cfg["warmup_ratio"], max_grad_norm=cfg["max_grad_norm"],
@@ -214,13 +197,13 @@ def run_target(cfg) -> dict:
     d = runs.run_dir(cfg, "target")
     if (done := runs.finished(d)):
         return done
-    check_inputs(cfg)
+    data.check_run_inputs(cfg)
     upstream = run_intermediate(cfg)
     seed_everything(cfg)
     device = device_of(cfg)
     name = cfg["target_task"]
     task = tasks.get_task(name)
-    langs = target_languages(cfg)
+    langs = data.target_languages(cfg)
     tokenizer = models.load_tokenizer(upstream["checkpoint"])
     test_sets = {lang: _examples(cfg, name, "test", lang, cfg["max_eval_examples"]) for lang in langs}
     d = runs.start(cfg, "target")
@@ -246,8 +229,8 @@ def run_target(cfg) -> dict:
         dev_feats = _features(cfg, tokenizer, source_task, "validation", "en", dev_ex, labels=labels, train_mode=False)
         stream = train.TaskStream(name, feats, cfg["target_batch_size"], tokenizer.pad_token_id, cfg["seed"])
         total = int(cfg["target_epochs"] * len(stream) / cfg["target_grad_accum"])
-        if cfg["max_steps"] > 0:
-            total = min(total, cfg["max_steps"])
+        if cfg["target_max_steps"] > 0:
+            total = min(total, cfg["target_max_steps"])
 
         def dev_score():
             scores = evaluate_task(cfg, model, tokenizer, name, dev_ex, dev_feats, labels, "en", device)[0]

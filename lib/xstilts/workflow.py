@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from xstilts import params as P
-from xstilts import runs
+from xstilts import data, runs
 
 NOTEBOOKS = P.REPO_ROOT / "notebooks"
 PHASE_NOTEBOOK = {"mlm": "01_mlm.ipynb", "intermediate": "02_intermediate.ipynb", "target": "03_target.ipynb"}
@@ -44,12 +44,15 @@ def grid_runs(grid: dict, scale: str) -> list[dict]:
     fixed = dict(grid.get("params") or {}, **(at_scale.get("params") or {}))
     seeds = (grid.get("seeds") or {}).get(scale, [0])
     combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())] if axes else [{}]
-    combos += list(grid.get("runs") or []) + list(at_scale.get("runs") or [])
+    # a scale's own `runs` list replaces the grid-wide one (some variants need data a scale lacks)
+    combos += list((at_scale["runs"] if "runs" in at_scale else grid.get("runs")) or [])
     out = []
     for combo in combos:
         for seed in seeds:
             values = dict(fixed, **combo, seed=seed, scale=scale)
-            out.append(P.resolve(values, where=f"grid {grid['name']} ({scale})"))
+            cfg = P.resolve(values, where=f"grid {grid['name']} ({scale})")
+            data.check_run_inputs(cfg)  # a missing data file fails the whole grid before any compute
+            out.append(cfg)
     return out
 
 

@@ -1,0 +1,89 @@
+"""Parameter validation: every bad input fails before compute, with a message naming the fix."""
+import pytest
+
+from xstilts import params as P
+from xstilts import runs, workflow
+
+
+def test_defaults_resolve_at_every_scale():
+    for scale in ("smoke", "offline", "full"):
+        cfg = P.resolve({"scale": scale})
+        assert cfg["scale"] == scale
+        assert cfg["source"] == {"smoke": "smoke", "offline": "mirror", "full": "hub"}[scale]
+        assert set(cfg) == set(P.SCHEMA)
+
+
+def test_full_scale_uses_paper_hyperparameters():
+    cfg = P.resolve({"scale": "full"})
+    assert (cfg["learning_rate"], cfg["intermediate_batch_size"], cfg["target_grad_accum"]) == (1e-5, 4, 8)
+    assert cfg["warmup_ratio"] == 0.1 and cfg["max_grad_norm"] == 1.0 and cfg["weight_decay"] == 0.01
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"learning_rat": 0.1}, "Unknown parameter(s) 'learning_rat'"),
+    ({"seed": "zero"}, "'seed' must be int"),
+    ({"seed": True}, "'seed' must be int"),
+    ({"intermediate_tasks": "mnli"}, "must be a list of strings"),
+    ({"target_task": "xnlii"}, "Unknown target task 'xnlii'"),
+    ({"intermediate_tasks": ["xnli"]}, "Unknown intermediate task 'xnli'"),
+    ({"target_task": "xnli", "target_languages": ["en", "qq"]}, "qq are not available for xnli"),
+    ({"model": "not-a-model"}, "Unknown model 'not-a-model'"),
+    ({"scale": "huge"}, "Unknown scale 'huge'"),
+    ({"multitask_sampling": "random"}, "is not one of uniform, proportional"),
+])
+def test_bad_values_are_rejected_with_a_clear_message(values, message):
+    with pytest.raises(P.ParamsError) as err:
+        P.resolve(values)
+    assert message in str(err.value)
+
+
+def test_notebook_namespace_rejects_unknown_injected_names():
+    namespace = {"scale": "smoke", "target_task": "udpos", "seeed": 3, "In": [], "_": None, "cfg": {"x": 1}}
+    with pytest.raises(P.ParamsError, match="seeed"):
+        P.from_namespace(namespace, "target")
+    del namespace["seeed"]
+    assert P.from_namespace(namespace, "target")["target_task"] == "udpos"
+
+
+def test_run_hash_depends_on_defining_parameters_only():
+    a = P.resolve({"target_task": "udpos", "intermediate_tasks": ["mnli"]})
+    b = dict(a, threads=7, device="cpu", checkpoint_every=3)  # execution-only keys
+    assert runs.run_id(a, "target") == runs.run_id(b, "target")
+    c = dict(a, seed=1)
+    assert runs.run_id(a, "target") != runs.run_id(c, "target")
+    # an intermediate run is shared by every target task
+    d = dict(a, target_task="xnli")
+    assert runs.run_id(a, "intermediate") == runs.run_id(d, "intermediate")
+    assert runs.run_id(a, "target") != runs.run_id(d, "target")
+    # intermediate-only hyperparameters do not split the no-intermediate baseline
+    e = P.resolve({"target_task": "udpos"})
+    f = dict(e, intermediate_epochs=9.0)
+    assert runs.run_id(e, "target") == runs.run_id(f, "target")
+
+
+def test_every_grid_expands_and_validates_at_every_scale():
+    for path in sorted((P.PARAMS_DIR / "experiments").glob("*.yaml")):
+        grid = workflow.load_grid(path)
+        for scale in ("smoke", "offline", "full"):
+            cfgs = workflow.grid_runs(grid, scale)
+            assert cfgs, (path.name, scale)
+
+
+def test_grid_with_unknown_key_is_rejected(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grid: {target_task: [udpos]}\nseed: [0]\n")
+    with pytest.raises(P.ParamsError, match="Unknown key"):
+        workflow.load_grid(bad)
+    bad.write_text("grid: {target_task: [udpos], tagret: [1]}\n")
+    with pytest.raises(P.ParamsError, match="tagret"):
+        workflow.grid_runs(workflow.load_grid(bad), "smoke")
+
+
+def test_plan_shares_intermediate_runs_across_targets(tmp_path):
+    the_plan = workflow.plan([str(P.PARAMS_DIR / "experiments" / "a0_main_table.yaml")], "smoke", str(tmp_path))
+    inter = [r for r, j in the_plan["jobs"].items() if j["phase"] == "intermediate"]
+    targets = [j for j in the_plan["jobs"].values() if j["phase"] == "target"]
+    assert len(targets) > len(inter) > 0
+    uses = [j["upstream"] for j in targets if j["upstream"]]
+    assert all(u in the_plan["jobs"] for u in uses)
+    assert len(set(uses)) < len(uses)  # several targets reuse one intermediate checkpoint
