@@ -29,6 +29,17 @@ def device_of(cfg) -> str:
     return cfg["device"]
 
 
+def log_to(run_dir: Path) -> None:
+    """Progress goes to <run>/log.txt (notebook outputs stay clean and comparable)."""
+    for h in list(log.handlers):
+        log.removeHandler(h)
+    handler = logging.FileHandler(run_dir / "log.txt")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def seed_everything(cfg) -> None:
     random.seed(cfg["seed"])
     np.random.seed(cfg["seed"])
@@ -104,6 +115,7 @@ def run_mlm(cfg) -> dict:
     langs = cfg["mlm_languages"] or tasks.languages("mlm_text", cfg["scale"])
     texts = [e["text"] for lang in langs for e in _examples(cfg, "mlm_text", "train", lang, cfg["max_train_examples"])]
     d = runs.start(cfg, "mlm")
+    log_to(d)
     tokenizer = models.load_tokenizer(base)
     model = AutoModelForMaskedLM.from_pretrained(base).to(device)
     stats = train.train_mlm(model, tokenizer, texts, steps=cfg["mlm_steps"], batch_size=cfg["mlm_batch_size"],
@@ -152,6 +164,7 @@ def run_intermediate(cfg) -> dict:
                             for e in _examples(cfg, name, "train", lang, cfg["max_train_examples"])]
         dev_sets[name] = _examples(cfg, name, "validation", "en", cfg["eval_examples"])
     d = runs.start(cfg, "intermediate")
+    log_to(d)
     encoder = models.load_encoder(upstream["checkpoint"]).to(device)
     if cfg["freeze_embeddings"]:
         train.freeze_word_embeddings(encoder)
@@ -207,6 +220,7 @@ def run_target(cfg) -> dict:
     tokenizer = models.load_tokenizer(upstream["checkpoint"])
     test_sets = {lang: _examples(cfg, name, "test", lang, cfg["max_eval_examples"]) for lang in langs}
     d = runs.start(cfg, "target")
+    log_to(d)
     encoder = models.load_encoder(upstream["checkpoint"]).to(device)
     stats, labels = None, None
     per_language, started = {}, time.perf_counter()
@@ -249,6 +263,7 @@ def run_target(cfg) -> dict:
             per_language[lang], preds = evaluate_task(cfg, model, tokenizer, name, test_sets[lang], feats,
                                                       labels, lang, device)
             metrics.write_xtreme_predictions(name, lang, preds, d / "predictions")
+            log.info(f"{lang}: {metrics.headline(task['metric'], per_language[lang]):.2f}")
     eval_seconds = time.perf_counter() - eval_started
     n_eval = sum(len(v) for v in test_sets.values())
     headline = {lang: metrics.headline(task["metric"], s) for lang, s in per_language.items()}

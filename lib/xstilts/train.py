@@ -99,6 +99,7 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
     names = list(models)
     weights = [1.0 if sampling == "uniform" else float(len(streams[n].features)) for n in names]
     picker = random.Random(seed)
+    torch.manual_seed(seed)  # dropout masks: a fit is reproducible on its own
     step, best, best_state, bad_evals, history = 0, -math.inf, None, 0, []
     examples = tokens = 0
     if checkpoint and checkpoint.exists():  # resume exactly where the killed run stopped
@@ -131,12 +132,16 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        if step % max(1, total_steps // 20) == 0:
+            log(f"step {step}/{total_steps} loss {loss.item() * grad_accum:.4f} "
+                f"{examples / (time.perf_counter() - started):.1f} examples/s")
         if eval_fn and eval_every and (step % eval_every == 0 or step == total_steps):
             holder.eval()
             with torch.no_grad():
                 score = eval_fn()
             holder.train()
             history.append({"step": step, "dev": score})
+            log(f"step {step}: dev {score:.2f}")
             if score > best:
                 best, bad_evals = score, 0
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in holder.state_dict().items()}
