@@ -125,6 +125,19 @@ def retrieval_scores(encoder, tokenizer, examples, *, metric, layer, **kw):
     return dict(scores, threshold=threshold)
 
 
+def most_frequent_tag_baseline(train_examples, test_examples) -> list[list[str]]:
+    """Each word's most frequent tag in the English training data; unseen words get the most
+    frequent tag overall (the baseline a zero-shot tagger has to beat)."""
+    by_word, overall = collections.defaultdict(collections.Counter), collections.Counter()
+    for e in train_examples:
+        for word, tag in zip(e["tokens"], e["tags"]):
+            by_word[word.lower()][tag] += 1
+            overall[tag] += 1
+    default = overall.most_common(1)[0][0]
+    return [[by_word[w.lower()].most_common(1)[0][0] if w.lower() in by_word else default for w in e["tokens"]]
+            for e in test_examples]
+
+
 PREDICTORS = {
     "classification": predict_classification, "regression": predict_regression,
     "multiple_choice": predict_multiple_choice, "tagging": predict_tagging, "parsing": predict_parsing,

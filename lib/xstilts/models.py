@@ -16,7 +16,7 @@ from transformers import (AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModel
                           AutoModelForTokenClassification, AutoTokenizer, PreTrainedTokenizerFast,
                           XLMRobertaConfig)
 
-SMOKE_MODEL_VERSION = "v1"
+SMOKE_MODEL_VERSION = "v2"
 # The smoke "public models": XLM-R-architecture encoders small enough to pretrain on CPU in seconds;
 # two sizes, so the model-scale question (D) has a size axis at smoke scale too.
 _SMOKE_COMMON = dict(max_position_embeddings=130, type_vocab_size=1, layer_norm_eps=1e-5,
@@ -57,16 +57,17 @@ def load_tokenizer(checkpoint: str):
 
 # ------------------------------------------------------------------------------------ smoke model
 def build_smoke_tokenizer(texts: list[str], vocab_size: int = SMOKE_VOCAB) -> PreTrainedTokenizerFast:
-    """A SentencePiece-style Unigram tokenizer trained on the smoke corpus, XLM-R's special ids."""
+    """A SentencePiece-style (Metaspace) subword tokenizer trained on the smoke corpus, with XLM-R's
+    special ids. BPE rather than XLM-R's Unigram: the `tokenizers` Unigram trainer gives a different
+    vocabulary in every process, BPE the same one, and the smoke model must be reproducible."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0-3 as in XLM-R; mask follows
-    tok = Tokenizer(models.Unigram())
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
-    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>",
-                                      show_progress=False)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",

@@ -19,6 +19,13 @@ from xstilts import data, encode, evaluate, metrics, models, runs, tasks, train
 
 log = logging.getLogger("xstilts")
 
+# Weight-loading reports and progress bars go to the run's log, not to notebook outputs: a notebook
+# must print the same thing whether its run was computed now or reused (nbval compares outputs).
+import transformers  # noqa: E402
+
+transformers.logging.set_verbosity_error()
+transformers.utils.logging.disable_progress_bar()
+
 
 # ------------------------------------------------------------------------------------ set-up
 def device_of(cfg) -> str:
@@ -56,7 +63,7 @@ def _examples(cfg, task, split, lang, limit=-1):
 def _features(cfg, tokenizer, task, split, lang, examples, *, labels, train_mode):
     fmt = tasks.get_task(task)["format"]
     max_length = cfg["max_length_qa"] if fmt == "qa" else cfg["max_length"]
-    key = (cfg["model"], cfg["source"], task, split, lang, len(examples), examples[:1] and str(examples[0])[:200],
+    key = (encode.VERSION, cfg["model"], cfg["source"], task, split, lang, len(examples), examples[:1] and str(examples[0])[:200],
            tuple(labels or ()), max_length, cfg["doc_stride"], train_mode)
     return encode.cached(key, lambda: encode.encode(fmt, examples, tokenizer, labels=labels, max_length=max_length,
                                                     doc_stride=cfg["doc_stride"], train=train_mode),
@@ -263,6 +270,9 @@ def run_target(cfg) -> dict:
             per_language[lang], preds = evaluate_task(cfg, model, tokenizer, name, test_sets[lang], feats,
                                                       labels, lang, device)
             metrics.write_xtreme_predictions(name, lang, preds, d / "predictions")
+            if task["format"] == "tagging":
+                mft = evaluate.most_frequent_tag_baseline(train_ex, test_sets[lang])
+                per_language[lang]["baseline_mft_accuracy"] = metrics.upos_accuracy(mft, evaluate.gold("tagging", test_sets[lang]))["accuracy"]
             log.info(f"{lang}: {metrics.headline(task['metric'], per_language[lang]):.2f}")
     eval_seconds = time.perf_counter() - eval_started
     n_eval = sum(len(v) for v in test_sets.values())

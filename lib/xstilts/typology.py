@@ -35,7 +35,7 @@ import numpy as np
 
 ORDERS = ["SVO", "SOV", "VSO", "VOS", "OVS", "OSV"]
 SOURCE = {
-    "smoke": "constructed smoke distance: 0.5·[word order ≠ en] + 0.5·(1 − lexical overlap with en)",
+    "smoke": "constructed smoke distance: 0.5*[word order != en] + 0.5*(1 - lexical overlap with en)",
     "real": "URIEL syntax_knn cosine distance from English (Littell et al. 2017; lang2vec 1.1.2)",
 }
 

@@ -110,7 +110,10 @@ def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | No
           flush=True)
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(Path(__file__).parent / "workflow" / "Snakefile"),
            "--directory", str(root), "--configfile", str(plan_file), "--cores", str(cores),
-           "--rerun-incomplete", "--rerun-triggers", "mtime", "--keep-going", "--quiet", "rules"]
+           "--rerun-incomplete", "--rerun-triggers", "mtime", "--keep-going", "--quiet", "rules",
+           # runs are keyed by hash and written atomically, so a lock left by a killed run (kill -9)
+           # must not block the rerun that resumes it
+           "--nolock"]
     if profile:
         cmd += ["--profile", profile]
     if dry_run:

@@ -1,0 +1,157 @@
+"""The analysis functions of questions C, D and E (report.py section 'analyses a3 a4 a5'),
+on small hand-made frames shaped like `report.load_results`."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xstilts import report, typology
+
+
+def row(**kw):
+    base = {"scale": "smoke", "model": "smoke-tiny", "seed": 0, "target": "udpos", "intermediate": "none",
+            "intermediate_languages": "en", "mlm_steps": 0, "metric": "seqeval_f1", "language": "es",
+            "score": 50.0, "notes": "", "run": "r"}
+    return {**base, **kw}
+
+
+# ----------------------------------------------------------------------------- shared helpers
+def test_gain_over_none_matches_model_target_language_seed():
+    frame = pd.DataFrame([
+        row(language="es", seed=0, score=50.0), row(language="es", seed=1, score=40.0),
+        row(language="es", seed=0, intermediate="paws", score=53.0),
+        row(language="es", seed=1, intermediate="paws", score=47.0),
+        row(language="es", seed=0, intermediate="paws", target="xnli", score=10.0),  # other target
+        row(language="es", seed=0, target="xnli", score=12.0),
+        row(language="es", seed=0, mlm_steps=80, score=99.0),  # continued MLM: neither baseline nor gain
+    ])
+    gains = report.gain_over_none(frame, "a3_syntax_vs_semantics", "smoke")
+    got = {(r.target, r.seed): r.gain for r in gains.itertuples()}
+    assert got == {("udpos", 0): 3.0, ("udpos", 1): 7.0, ("xnli", 0): -2.0}
+
+
+def test_gain_over_none_is_loud_when_a_baseline_is_missing():
+    frame = pd.DataFrame([row(language="es"), row(language="ja", intermediate="paws")])
+    with pytest.raises(report.MissingResults, match="params/experiments/a3_syntax_vs_semantics.yaml"):
+        report.gain_over_none(frame, "a3_syntax_vs_semantics", "smoke")
+
+
+def test_trend_fits_recovers_an_exact_line_and_the_slope_difference():
+    langs = ["es", "de", "ru", "ja"]
+    dist = {"es": 0.1, "de": 0.4, "ru": 0.6, "ja": 0.9}
+    pts = pd.DataFrame([{"group": g, "language": l, "seed": s, "distance": dist[l], "gain": a + b * dist[l]}
+                        for g, a, b in (("syntactic", 1.0, 10.0), ("semantic similarity", 2.0, -5.0))
+                        for l in langs for s in (0, 1)])
+    fits = report.trend_fits(pts).set_index("group")
+    assert fits.loc["syntactic", "slope"] == pytest.approx(10.0)
+    assert fits.loc["semantic similarity", "slope"] == pytest.approx(-5.0)
+    assert fits.loc["syntactic", "intercept"] == pytest.approx(1.0)
+    assert fits.loc["syntactic", "slope CI low"] == pytest.approx(10.0)  # noise-free: every resample agrees
+    assert fits.loc["syntactic", "slope CI high"] == pytest.approx(10.0)
+    diff = fits.loc["semantic similarity - syntactic"]  # groups sort alphabetically
+    assert diff["slope"] == pytest.approx(-15.0)
+    assert fits.loc["syntactic", "points"] == 8 and fits.loc["syntactic", "languages"] == 4
+
+
+def test_trend_fit_ci_is_deterministic_and_brackets_the_slope():
+    rng = np.random.default_rng(1)
+    pts = pd.DataFrame([{"group": "g", "language": l, "seed": s, "distance": d, "gain": 5 * d + rng.normal()}
+                        for l, d in zip("abcdef", np.linspace(0, 1, 6)) for s in range(3)])
+    a, b = report.trend_fits(pts), report.trend_fits(pts)
+    pd.testing.assert_frame_equal(a, b)
+    r = a.iloc[0]
+    assert r["slope CI low"] <= r["slope"] <= r["slope CI high"]
+
+
+# ------------------------------------------------------------------------------------- a3
+def _a3_frame(tasks=("none", "ud_parse", "stsb")):
+    gain = {"none": 0.0, "ud_parse": 2.0, "stsb": 1.0}
+    return pd.DataFrame([row(target=t, intermediate=i, language=l, score=50.0 + gain[i] * (1 + k))
+                         for t in ("udpos", "xnli") for i in tasks for k, l in enumerate(["en", "es", "de", "ja"])])
+
+
+def test_a3_gains_groups_tasks_and_adds_the_smoke_distance():
+    gains = report.a3_gains(_a3_frame(), "smoke")
+    assert set(gains["language"]) == {"es", "de", "ja"}  # zero-shot only
+    assert set(gains["group"]) == {"syntactic", "semantic similarity"}
+    ja = gains[(gains["language"] == "ja") & (gains["intermediate"] == "ud_parse")].iloc[0]
+    assert ja["gain"] == pytest.approx(8.0)
+    assert ja["distance"] == pytest.approx(typology.syntactic_distance("ja", "smoke"))
+    assert ja["word_order"] == "SOV"
+    trends = report.a3_trends(gains)
+    assert ("udpos", "syntactic") in trends.index and ("xnli", "syntactic - semantic similarity") in trends.index
+    assert trends.loc[("xnli", "syntactic - semantic similarity"), "slope"] == pytest.approx(
+        trends.loc[("xnli", "syntactic"), "slope"] - trends.loc[("xnli", "semantic similarity"), "slope"], abs=0.11)
+    assert all(k.startswith("a3 ") for k in report.a3_macros(trends))
+
+
+def test_a3_fails_loudly_without_a_semantic_similarity_task():
+    with pytest.raises(report.MissingResults, match="a3_syntax_vs_semantics.yaml"):
+        report.a3_gains(_a3_frame(tasks=("none", "ud_parse")), "smoke")
+    with pytest.raises(report.MissingResults, match="a3_syntax_vs_semantics.yaml"):
+        report.a3_gains(pd.DataFrame([row(target="xcopa")]), "smoke")
+
+
+# ------------------------------------------------------------------------------------- a4
+def test_a4_summary_means_and_gain_per_model():
+    frame = pd.DataFrame([row(target="xcopa", model=m, intermediate=i, language=l, seed=s,
+                              score=50.0 + (d if i == "siqa" else 0.0))
+                          for m, d in (("small", 1.0), ("big", 4.0)) for i in ("none", "siqa")
+                          for l in ("et", "ht", "en") for s in (0, 1)])
+    gains = report.gain_over_none(frame[frame["language"] != "en"], "a4_model_scale_xcopa", "smoke")
+    gains = gains.assign(parameters=gains["model"].map({"small": 1000, "big": 5000}))
+    summary = report.a4_summary(gains)
+    assert list(summary.index) == ["small", "big"]  # ordered by size
+    assert summary.loc["big", "gain"] == 4.0 and summary.loc["small", "SIQA"] == 51.0
+    assert summary.loc["big", "languages"] == 2 and summary.loc["big", "seeds"] == 2
+
+
+def test_a4_fails_loudly_without_siqa_runs():
+    frame = pd.DataFrame([row(target="xcopa", language="et")])
+    with pytest.raises(report.MissingResults, match="a4_model_scale_xcopa.yaml"):
+        report.a4_gains(frame, "smoke")
+
+
+# ------------------------------------------------------------------------------------- a5
+def _a5_runs(tmp_path, inter_steps=80):
+    """Target runs on disk (params.json is where the intermediate budget lives) + their result rows."""
+    configs = {"none": dict(mlm_steps=0, intermediate="none", intermediate_max_steps=-1),
+               "mlm": dict(mlm_steps=80, intermediate="none", intermediate_max_steps=-1),
+               "inter": dict(mlm_steps=0, intermediate="mnli", intermediate_max_steps=inter_steps),
+               "inter_long": dict(mlm_steps=0, intermediate="mnli", intermediate_max_steps=-1)}  # a0's run: excluded
+    bonus = {"none": 0.0, "mlm": 1.0, "inter": 3.0, "inter_long": 30.0}
+    rows = []
+    for target in ("udpos", "panx"):
+        for name, c in configs.items():
+            run = f"{target}-{name}"
+            d = tmp_path / "smoke" / "target" / run
+            d.mkdir(parents=True)
+            d.joinpath("params.json").write_text(json.dumps({"all": {
+                "intermediate_max_steps": c["intermediate_max_steps"], "intermediate_batch_size": 16,
+                "intermediate_grad_accum": 1, "mlm_batch_size": 16}}))
+            for k, lang in enumerate(["en", "es", "de", "ja"]):
+                extra = {"m.upos_accuracy.accuracy": 60.0 + bonus[name] + k} if target == "udpos" else {}
+                rows.append(row(target=target, run=run, language=lang, mlm_steps=c["mlm_steps"],
+                                intermediate=c["intermediate"], score=40.0 + bonus[name] + k, **extra))
+    return pd.DataFrame(rows)
+
+
+def test_a5_keeps_matched_budgets_and_tests_intermediate_vs_mlm(tmp_path):
+    scores = report.a5_scores(_a5_runs(tmp_path), "smoke", str(tmp_path))
+    assert set(scores["measure"]) == {"POS UPOS accuracy", "POS seqeval F1", "NER seqeval F1"}
+    assert set(scores["language"]) == {"es", "de", "ja"}
+    assert scores["value"].max() < 60.0 + 3.0 + 3 + 1e-9  # the unmatched long intermediate run is gone
+    budget = report.a5_budget(scores)
+    assert budget.loc[("continued MLM", "none"), "examples"] == budget.loc[("intermediate task", "mnli"), "examples"] == 1280
+    tests = report.a5_tests(scores)
+    assert tests.loc["NER seqeval F1", "intermediate - MLM"] == 2.0
+    assert tests.loc["POS UPOS accuracy", "pairs"] == 3
+    table = report.a5_language_table(scores)
+    assert table.loc[("POS seqeval F1", "mean (zero-shot)"), "none"] == 42.0  # es, de, ja: 41, 42, 43
+    assert set(report.a5_macros(tests)) >= {"a5 NER seqeval F1 intermediate minus mlm", "a5 NER seqeval F1 p"}
+
+
+def test_a5_is_loud_when_budgets_do_not_match(tmp_path):
+    with pytest.raises(report.MissingResults, match="same budget"):
+        report.a5_scores(_a5_runs(tmp_path, inter_steps=40), "smoke", str(tmp_path))
