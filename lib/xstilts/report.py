@@ -409,11 +409,12 @@ def task_scaling_figure(acc: pd.DataFrame, title: str, *, seed: int = 0):
     pos = {s: i for i, s in enumerate(order)}
     left.scatter([pos[s] for s in per_run["size"]], per_run["accuracy"], color="0.45", s=14, label="one subset x seed")
     left.set(xticks=x, xticklabels=order, xlabel="number of intermediate tasks", ylabel="UPOS accuracy (zero-shot mean)")
-    left.legend(fontsize=7)
+    left.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     per_lang = acc.groupby(["size", "language"], as_index=False)["accuracy"].mean()
     per_lang["x"] = per_lang["size"].map(pos)
     sns.lineplot(per_lang, x="x", y="accuracy", hue="language", style="language", markers=True, dashes=False, ax=right)
     right.set(xticks=x, xticklabels=order, xlabel="number of intermediate tasks", ylabel="UPOS accuracy")
+    right.legend(title="language", fontsize=7, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.suptitle(title, fontsize=9)
     return fig
 
@@ -697,9 +698,22 @@ CLAIMS = [
 ]
 
 
+def claim_frames(results: pd.DataFrame, scale: str) -> dict[str, pd.DataFrame]:
+    """The grids the claims are checked on: the main table is required; a grid that was not run
+    at this scale (a2 at offline scale) leaves its claims "not testable at this scale"."""
+    frames = {"a0_main_table": grid_results(results, "a0_main_table", scale)}
+    try:
+        frames["a2_mixed_language"] = grid_results(results, "a2_mixed_language", scale)
+    except MissingResults:
+        pass
+    return frames
+
+
 def claims_table(frames: dict[str, pd.DataFrame], claims=None) -> pd.DataFrame:
     """One row per claim: the paper's number, this repo's number, the verdict and the evidence."""
-    rows = [{"claim": c.claim, "paper": c.paper, **c.compute(frames)} for c in (claims or CLAIMS)]
+    rows = [{"claim": c.claim, "paper": c.paper,
+             **(c.compute(frames) if c.grid in frames else _untestable(f"{c.grid} was not run at this scale"))}
+            for c in (claims or CLAIMS)]
     return pd.DataFrame(rows, columns=["claim", "paper", "repo", "verdict", "evidence"])
 
 
@@ -874,11 +888,11 @@ def model_parameters(name: str) -> int:
 
     import torch
 
-    from xstilts import models
-
     with warnings.catch_warnings():  # transformers' tqdm import warns (with a machine path) in notebooks
         warnings.simplefilter("ignore")
         from transformers import AutoConfig, AutoModel
+
+        from xstilts import models
 
     with torch.device("meta"):
         model = AutoModel.from_config(AutoConfig.from_pretrained(models.resolve(name)))

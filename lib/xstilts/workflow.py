@@ -39,6 +39,8 @@ def load_grid(path: str | Path) -> dict:
 
 def grid_runs(grid: dict, scale: str) -> list[dict]:
     """Every (validated) parameter set of a grid at a scale: product of `grid` axes x seeds."""
+    if "grid" not in grid and "runs" not in grid:
+        return []  # an analysis-only grid (a6_claims): it reads what the other grids ran
     at_scale = (grid.get("scales") or {}).get(scale, {})
     axes = dict(grid.get("grid") or {}, **(at_scale.get("grid") or {}))
     fixed = dict(grid.get("params") or {}, **(at_scale.get("params") or {}))
@@ -88,6 +90,9 @@ def plan(grid_paths: list[str], scale: str, runs_dir: str | None = None) -> dict
         if grid.get("analysis"):
             needed = [r for r, j in grid_jobs.items() if j["phase"] == "target"]
             analyses.setdefault(grid["analysis"], set()).update(needed)
+    for grid in grids:  # analysis-only grids wait for every target run of the plan
+        if grid.get("analysis") and not grid_runs(grid, scale):
+            analyses[grid["analysis"]] = {r for r, j in jobs.items() if j["phase"] == "target"}
     return {"scale": scale, "runs_root": str(root), "repo": str(P.REPO_ROOT), "jobs": jobs,
             "analyses": {a: sorted(r) for a, r in analyses.items()}}
 
