@@ -39,7 +39,7 @@ unit: setup
 
 # the committed notebooks hold their smoke outputs; nbval re-executes and compares them
 nbval: setup smoke
-	$(VENV)/bin/pytest -q --nbval notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+	$(VENV)/bin/pytest -q --nbval --nbval-current-env notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
 benchmark: setup
 	$(PY) benchmarks/bench_train.py
