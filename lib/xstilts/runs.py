@@ -40,6 +40,10 @@ def run_name(cfg: dict, phase: str) -> str:
             what += "-" + "".join(cfg["intermediate_languages"])
     else:
         what = f"{cfg['target_task']}-after-{'+'.join(cfg['intermediate_tasks']) or 'none'}"
+        if cfg["intermediate_tasks"] and cfg["intermediate_languages"] != ["en"]:
+            what += "-" + "".join(cfg["intermediate_languages"])
+        if cfg["mlm_steps"]:
+            what += f"-mlm{cfg['mlm_steps']}"
     return f"{what}-s{cfg['seed']}-{run_id(cfg, phase)}"
 
 
