@@ -41,6 +41,12 @@ unit: setup
 nbval: setup smoke
 	$(VENV)/bin/pytest -q --nbval --nbval-current-env notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
+# the paper: needs a LaTeX installation (Debian: texlive-latex-base texlive-latex-recommended
+# texlive-latex-extra); shows the scale named by \ResultsScale in paper/main.tex
+paper:
+	cd paper && pdflatex -interaction=nonstopmode -halt-on-error main.tex >/dev/null && \
+	  pdflatex -interaction=nonstopmode -halt-on-error main.tex >/dev/null && echo "paper/main.pdf written"
+
 benchmark: setup
 	$(PY) benchmarks/bench_train.py
 
