@@ -72,11 +72,10 @@ def main():
                           data_collator=DataCollatorForTokenClassification(tokenizer))
         out = trainer.train()
         n = args.steps * targs.per_device_train_batch_size
-        tokens = None  # Trainer does not report tokens; estimate from the mean padded batch length
         started = time.perf_counter()
         trainer.predict(cols(test_features))
         eval_s = time.perf_counter() - started
-        mean_len = sum(len(f["input_ids"]) for f in features) / len(features)
+        mean_len = sum(len(f["input_ids"]) for f in features) / len(features)  # Trainer reports no tokens: estimate
         return {"train_examples_per_s": n / out.metrics["train_runtime"],
                 "train_tokens_per_s": n * mean_len / out.metrics["train_runtime"],
                 "eval_examples_per_s": len(test) / eval_s, "batch_size": targs.per_device_train_batch_size}

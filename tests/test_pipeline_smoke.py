@@ -1,6 +1,5 @@
 """End to end at smoke scale: real training on the synthetic benchmark, learnable and cached."""
 import collections
-import json
 import subprocess
 import sys
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import (AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForMultipleChoice,
+from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForMultipleChoice,
                           AutoModelForQuestionAnswering, AutoModelForSequenceClassification,
                           AutoModelForTokenClassification, AutoTokenizer, PreTrainedTokenizerFast,
                           XLMRobertaConfig)

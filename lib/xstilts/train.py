@@ -7,7 +7,6 @@ loop is ~2x faster than Trainer's defaults on CPU (benchmarks/bench_train.py).
 """
 from __future__ import annotations
 
-import copy
 import math
 import os
 import random

@@ -8,7 +8,6 @@ in parallel, locally or on SLURM (`--profile profiles/slurm`).
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import subprocess
 import sys
