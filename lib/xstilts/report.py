@@ -480,6 +480,8 @@ def mixed_language_figure(pairs: pd.DataFrame, title: str):
     fig, ax = plt.subplots(figsize=(1.3 * data["column"].nunique() + 3, 3.4))
     sns.barplot(data, x="column", y="change", hue="group", hue_order=["Latin", "non-Latin"], errorbar=None,
                 palette=["0.75", "0.4"], ax=ax)
+    # stripplot jitters with numpy's global RNG: seed it so the figure is byte-stable across reruns
+    np.random.seed(0)
     sns.stripplot(data, x="column", y="change", hue="group", hue_order=["Latin", "non-Latin"], dodge=True,
                   palette=["0.3", "0.05"], size=4, legend=False, ax=ax)
     ax.axhline(0, color="0.2", linewidth=0.8)
