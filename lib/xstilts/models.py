@@ -107,14 +107,21 @@ def ensure_smoke_model(name: str = "smoke-tiny", seed: int = 0) -> Path:
                             learning_rate=2e-3, max_length=64, seed=seed, log=lambda *a: None)
         finally:
             torch.set_num_threads(threads)
-        tmp = out.with_name(out.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "DONE").write_text("smoke model built\n")
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(tmp, out)
+        save_checkpoint(model, tokenizer, out, marker="DONE")
     return out
+
+
+def save_checkpoint(model, tokenizer, out: Path, *, marker: str | None = None) -> None:
+    """Model + tokenizer into `out`, atomically: written beside it, then renamed into place, so a
+    killed run leaves the old folder or none, never half of one (`marker`: a file written last)."""
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if marker:
+        (tmp / marker).write_text("complete\n")
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
 
 
 # -------------------------------------------------------------------------------------- heads

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import random
-import shutil
 import time
 from pathlib import Path
 
@@ -89,8 +88,9 @@ def _notes(cfg, task_splits) -> list[str]:
     notes = []
     for task, split in task_splits:
         note = data.source_note(task, split, cfg["source"])
-        if note and note not in notes:
-            notes.append(f"{task}/{split}: {note}")
+        entry = f"{task}/{split}: {note}"
+        if note and entry not in notes:
+            notes.append(entry)
     return notes
 
 
@@ -138,12 +138,7 @@ def run_mlm(cfg) -> dict:
 
 
 def _save(model, tokenizer, out: Path) -> None:
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    models.save_checkpoint(model, tokenizer, out)
     (out.parent / "checkpoint.pt").unlink(missing_ok=True)  # the resumable state is no longer needed
 
 

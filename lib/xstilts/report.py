@@ -50,12 +50,13 @@ def save_figure(fig, name: str, scale: str) -> list[Path]:
 # ------------------------------------------------------------------------- phase notebooks
 def _short(path: str) -> str:
     """A checkpoint path without the machine-specific prefix (notebook outputs must compare equal)."""
-    p = Path(path)
-    parts = p.parts
-    for anchor in ("runs", ".cache", "xstilts"):
+    parts = Path(path).parts
+    if "runs" in parts:  # runs/<scale>/<phase>/<run>/...
+        return str(Path(*parts[parts.index("runs"):]))
+    for anchor in (".cache", "xstilts"):  # the model cache: keep what follows it
         if anchor in parts:
-            return str(Path(*parts[parts.index(anchor) + 1:])) if anchor != "runs" else str(Path(*parts[parts.index(anchor):]))
-    return path if not p.is_absolute() else p.name
+            return str(Path(*parts[parts.index(anchor) + 1:]))
+    return Path(path).name if Path(path).is_absolute() else path
 
 
 def phase_summary(result: dict) -> pd.DataFrame:

@@ -116,6 +116,7 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
                                                        state["bad_evals"], state["history"])
         examples, tokens = state.get("examples", 0), state.get("tokens", 0)
         log(f"resumed from step {step}")
+    clipped = [p for _, p in unique_parameters(models)]
     holder.train()
     started = time.perf_counter()
     while step < total_steps:
@@ -128,7 +129,7 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
             examples += batch["input_ids"].size(0)
             tokens += int(batch["attention_mask"].sum())
         if max_grad_norm:
-            torch.nn.utils.clip_grad_norm_([p for _, p in unique_parameters(models)], max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(clipped, max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

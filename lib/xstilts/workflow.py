@@ -112,21 +112,20 @@ def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | No
     print(f"{len(the_plan['jobs'])} runs in the plan, {n_new} to compute; "
           f"{len(the_plan['analyses'])} analyses. Logs (executed notebooks): {root}/<run>/notebook.ipynb",
           flush=True)
-    base = [sys.executable, "-m", "snakemake", "--snakefile", str(Path(__file__).parent / "workflow" / "Snakefile"),
-            "--directory", str(root), "--configfile", str(plan_file), "--nolock", "--quiet", "all"]
+    # runs are keyed by hash and written atomically, so a lock left by a killed run (kill -9) must
+    # not block the rerun that resumes it: --nolock
+    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(Path(__file__).parent / "workflow" / "Snakefile"),
+                 "--directory", str(root), "--configfile", str(plan_file), "--nolock"]
     env = dict(os.environ, PYTHONHASHSEED="0")
     finished = [f"{rel}/{runs.RESULT}" for rel in the_plan["jobs"] if (root / rel / runs.RESULT).exists()]
     if finished:
         # result.json is written last and atomically, so it marks a finished run even when the
         # grid was killed while that job's notebook was still closing: tell Snakemake so, or
         # --rerun-incomplete would delete the result and recompute the run
-        subprocess.call(base + ["--cleanup-metadata", *finished], env=env, stdout=subprocess.DEVNULL)
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(Path(__file__).parent / "workflow" / "Snakefile"),
-           "--directory", str(root), "--configfile", str(plan_file), "--cores", str(cores),
-           "--rerun-incomplete", "--rerun-triggers", "mtime", "--keep-going", "--quiet", "rules",
-           # runs are keyed by hash and written atomically, so a lock left by a killed run (kill -9)
-           # must not block the rerun that resumes it
-           "--nolock"]
+        subprocess.call(snakemake + ["--quiet", "all", "--cleanup-metadata", *finished], env=env,
+                        stdout=subprocess.DEVNULL)
+    cmd = snakemake + ["--cores", str(cores), "--rerun-incomplete", "--rerun-triggers", "mtime", "--keep-going",
+                       "--quiet", "rules"]
     if profile:
         cmd += ["--profile", profile]
     if dry_run:
