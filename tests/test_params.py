@@ -87,3 +87,19 @@ def test_plan_shares_intermediate_runs_across_targets(tmp_path):
     uses = [j["upstream"] for j in targets if j["upstream"]]
     assert all(u in the_plan["jobs"] for u in uses)
     assert len(set(uses)) < len(uses)  # several targets reuse one intermediate checkpoint
+
+
+def test_smoke_mlm_run_is_trained_once_for_the_main_table_and_question_e(tmp_path):
+    grids = [str(P.PARAMS_DIR / "experiments" / f"{g}.yaml") for g in ("a0_main_table", "a5_intermediate_vs_mlm")]
+    the_plan = workflow.plan(grids, "smoke", str(tmp_path))
+    assert [j["phase"] for j in the_plan["jobs"].values()].count("mlm") == 1
+
+
+def test_notebook_job_command_line_reads_params_file_then_p_overrides(tmp_path, monkeypatch):
+    params_file = tmp_path / "p.yaml"
+    params_file.write_text("scale: smoke\nseed: 0\n")
+    seen = {}
+    monkeypatch.setattr(workflow, "execute_notebook", lambda nb, out, parameters: seen.update(
+        nb=nb, out=out, parameters=parameters))
+    workflow.main(["in.ipynb", "out.ipynb", "-f", str(params_file), "-p", "seed", "3", "-p", "runs_dir", "/x y"])
+    assert seen == {"nb": "in.ipynb", "out": "out.ipynb", "parameters": {"scale": "smoke", "seed": 3, "runs_dir": "/x y"}}

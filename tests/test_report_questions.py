@@ -155,3 +155,15 @@ def test_a5_keeps_matched_budgets_and_tests_intermediate_vs_mlm(tmp_path):
 def test_a5_is_loud_when_budgets_do_not_match(tmp_path):
     with pytest.raises(report.MissingResults, match="same budget"):
         report.a5_scores(_a5_runs(tmp_path, inter_steps=40), "smoke", str(tmp_path))
+
+
+def test_mlm_claim_falls_back_to_question_e_when_the_main_table_has_no_mlm_run(tmp_path):
+    frame = _a5_runs(tmp_path)
+    main = frame[(frame["mlm_steps"] == 0) & (frame["run"].str.endswith(("-none", "-inter_long")))]
+    frames = {"a0_main_table": main}
+    mlm_claim = [c for c in report.CLAIMS if c.claim.startswith("MLM-continued")]
+    assert report.claims_table(frames, mlm_claim)["verdict"].iloc[0] == "not testable at this scale"
+    frames[report.A5_SCORES] = report.a5_scores(frame, "smoke", str(tmp_path))
+    row = report.claims_table(frames, mlm_claim).iloc[0]
+    assert row["repo"] == "English - MLM-continued: +2.0"  # budget-matched runs only (inter, not inter_long)
+    assert "80 steps x 16" in row["evidence"] and "mnli" in row["evidence"]

@@ -633,11 +633,27 @@ def _best_tasks(frames):
             "evidence": f"a0_main_table: average change of {len(singles)} single tasks"}
 
 
+def _mlm_claim_from_a5(scores: pd.DataFrame) -> dict:
+    """English intermediate task vs continued MLM at a matched budget (question E's runs), pooled over
+    POS and NER seqeval F1 (UPOS accuracy would count the POS runs twice)."""
+    f1 = scores[scores["measure"].str.endswith("seqeval F1")]
+    wide = f1.pivot_table(index=["measure", "language", "seed"], columns="config", values="value").dropna()
+    t = paired_test(wide["intermediate task"], wide["continued MLM"])
+    budget = a5_budget(scores).xs("continued MLM", level="config").iloc[0]
+    inter = ", ".join(sorted(scores.loc[scores["config"] == "intermediate task", "intermediate"].unique()))
+    return {"repo": f"English - MLM-continued: {t['mean_diff']:+.1f}", "verdict": verdict(t, expect="not_negative"),
+            "evidence": f"{A5_GRID}: {inter} vs continued MLM at a matched budget ({int(budget['steps'])} steps x "
+                        f"{int(budget['batch'])}), POS and NER seqeval F1, {_fmt_test(t)}"}
+
+
 def _variant_claim(kind: str):
     def compute(frames):
-        frame = pd.concat([f for f in frames.values()]).drop_duplicates(subset=["run", "language"])
+        frame = pd.concat([f for name, f in frames.items() if name != A5_SCORES]).drop_duplicates(
+            subset=["run", "language"])
         if kind == "mlm":
             mlm = frame[(frame["mlm_steps"] > 0) & (frame["intermediate"] == "none")]
+            if mlm.empty and A5_SCORES in frames:
+                return _mlm_claim_from_a5(frames[A5_SCORES])
             if mlm.empty:
                 return _untestable("no MLM-continued runs at this scale")
             english = sorted(i for i in frame.loc[frame["target"].isin(mlm["target"]), "intermediate"].unique()
@@ -701,12 +717,17 @@ CLAIMS = [
 ]
 
 
-def claim_frames(results: pd.DataFrame, scale: str) -> dict[str, pd.DataFrame]:
+def claim_frames(results: pd.DataFrame, scale: str, runs_dir: str | None = None) -> dict[str, pd.DataFrame]:
     """The grids the claims are checked on: the main table is required; a grid that was not run
-    at this scale (a2 at offline scale) leaves its claims "not testable at this scale"."""
+    at this scale leaves its claims "not testable at this scale". Question E's budget-matched
+    scores (A5_SCORES) test the MLM claim where the main table has no MLM-continued runs."""
     frames = {"a0_main_table": grid_results(results, "a0_main_table", scale)}
     try:
         frames["a2_mixed_language"] = grid_results(results, "a2_mixed_language", scale)
+    except MissingResults:
+        pass
+    try:
+        frames[A5_SCORES] = a5_scores(grid_results(results, A5_GRID, scale), scale, runs_dir)
     except MissingResults:
         pass
     return frames
@@ -738,6 +759,7 @@ def claims_macros(table: pd.DataFrame) -> dict:
 # Questions C (a3), D (a4) and E (a5) of docs/study.md. Each takes the long frame of `load_results`,
 # keeps the zero-shot languages (all but en) and returns small tidy tables; figures are separate.
 A3_GRID, A4_GRID, A5_GRID = "a3_syntax_vs_semantics", "a4_model_scale_xcopa", "a5_intermediate_vs_mlm"
+A5_SCORES = "a5_intermediate_vs_mlm scores"  # claim_frames' key for a5_scores()
 A3_GROUPS = {"ud_parse": "syntactic", "ud_pos": "syntactic", "ccg": "syntactic",
              "stsb": "semantic similarity", "qqp": "semantic similarity", "paws": "semantic similarity"}
 # Published zero-shot XCOPA means over its 11 languages (XTREME-R recipe: SIQA, then COPA), as quoted in

@@ -7,7 +7,9 @@ in parallel, locally or on SLURM (`--profile profiles/slurm`).
 """
 from __future__ import annotations
 
+import argparse
 import itertools
+import logging
 import os
 import subprocess
 import sys
@@ -132,3 +134,40 @@ def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | No
         cmd.append("--dry-run")
     cmd += extra or []
     return subprocess.call(cmd, env=env)
+
+
+def execute_notebook(notebook: str, output: str, parameters: dict) -> None:
+    """One Snakemake job: papermill executes `notebook` with `parameters` into `output` (the log).
+
+    Two start-up/shut-down costs are dropped, which matter at smoke scale where a run computes
+    for ~2 s inside ~8 s of papermill: jsonschema (via nbformat) imports rfc3987_syntax, installed
+    with JupyterLab, which compiles a grammar at import (0.8 s; notebooks never use the IRI format
+    it validates); and the kernel is killed once the last cell has replied instead of asked to
+    exit, since a Python process that has imported torch + transformers takes ~1.3 s to tear down.
+    Results are written atomically inside the cells, so nothing is left half-written by the kill.
+    The kernel logs at ERROR: ipykernel warns at every start that its local TCP link is unencrypted.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  (a None entry = "not installed")
+    import papermill
+
+    logging.getLogger("papermill").setLevel(logging.ERROR)  # it warns about every injected key
+    papermill.execute_notebook(notebook, output, parameters=parameters, kernel_name="python3",
+                               cwd=str(NOTEBOOKS), progress_bar=False, shutdown_kernel="immediate",
+                               extra_arguments=["--IPKernelApp.log_level=ERROR"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m xstilts.workflow NOTEBOOK OUTPUT [-f PARAMS.yaml] [-p KEY VALUE ...]` (the Snakefile's jobs)."""
+    cli = argparse.ArgumentParser(prog="python -m xstilts.workflow", description=main.__doc__)
+    cli.add_argument("notebook")
+    cli.add_argument("output")
+    cli.add_argument("-f", "--parameters-file")
+    cli.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
+    args = cli.parse_args(argv)
+    parameters = P.read_yaml(args.parameters_file) if args.parameters_file else {}
+    parameters.update({key: yaml.safe_load(value) for key, value in args.parameter})  # as papermill -p
+    execute_notebook(args.notebook, args.output, parameters)
+
+
+if __name__ == "__main__":
+    main()
