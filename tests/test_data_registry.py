@@ -10,7 +10,7 @@ import pytest
 
 from xstilts import data, tasks
 
-SPLIT_KEYS = {"files", "reader", "rows", "languages", "substitute", "unavailable", "path", "name", "split",
+SPLIT_KEYS = {"files", "needs", "reader", "rows", "languages", "substitute", "unavailable", "path", "name", "split",
               "converter", "parts", "id_prefix", "streaming", "max_rows", "any_language"}
 PLACEHOLDERS = {"lang", "iso3", "Language", "language"}
 
@@ -129,6 +129,17 @@ def test_data_missing_error_names_file_and_remedy(tmp_path):
     assert "'xnli'" in msg and "'test'" in msg and "'de'" in msg
     assert "XSTILTS_DATA" in msg and "data_dir" in msg and "source: hub" in msg
     assert "\n" not in msg
+
+
+def test_check_available_also_checks_files_a_reader_opens_itself(tmp_path):
+    (tmp_path / "tatoeba").mkdir()
+    (tmp_path / "tatoeba" / "tatoeba.deu-eng.deu").write_text("Hallo\n")
+    with pytest.raises(data.DataMissingError, match="tatoeba.deu-eng.eng"):  # the English side
+        data.check_available("tatoeba", "test", "de", source="mirror", data_dir=tmp_path)
+    (tmp_path / "tatoeba" / "tatoeba.deu-eng.eng").write_text("Hello\n")
+    data.check_available("tatoeba", "test", "de", source="mirror", data_dir=tmp_path)
+    assert data.load_examples("tatoeba", "test", "de", source="mirror", data_dir=tmp_path) == [
+        {"source": "Hallo", "target": "Hello"}]
 
 
 def test_mirror_dir_precedence(tmp_path, monkeypatch):

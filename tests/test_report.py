@@ -156,3 +156,13 @@ def test_claims_table_on_hand_made_results():
     assert by.loc["Translated / mixed-language intermediate data does not beat English-only", "verdict"] == "inconclusive"
     macros = R.claims_macros(claims)
     assert macros["a6 claims"] == len(R.CLAIMS) and sum(macros[f"a6 {v}"] for v in R.VERDICTS) == len(claims)
+
+
+def test_claim_tests_weigh_every_target_equally_like_the_average_they_test():
+    # target x: 10 languages each 1 point worse; target y: 1 language 5 points better
+    units = [("x", f"l{i}", 0, 50.0, 51.0) for i in range(10)] + [("y", "l0", 0, 60.0, 55.0)]
+    both = pd.DataFrame(units, columns=["target", "language", "seed", "a", "b"]).set_index(["target", "language", "seed"])
+    t = R._per_target_test(both)
+    assert t["mean_diff"] == pytest.approx(2.0) and t["n_pairs"] == 11  # (-1 + 5) / 2, not -5/11
+    assert R.paired_test(both["a"], both["b"])["mean_diff"] == pytest.approx(-5 / 11)
+    assert t["ci_low"] <= 2.0 <= t["ci_high"]

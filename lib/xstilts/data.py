@@ -683,11 +683,13 @@ def check_available(task_name: str, split: str, lang: str, *, source: str, data_
     if source != "mirror":
         return
     files = spec["files"][lang] if isinstance(spec["files"], dict) else spec["files"]
+    files = [files] if isinstance(files, str) else list(files)
+    needs = spec.get("needs") or []  # companions a reader opens itself (tatoeba's English side)
     try:
         root = mirror_dir(data_dir)
     except DataMissingError as e:
         raise DataMissingError(e.what, task_name, split, lang) from None
-    for rel in [files] if isinstance(files, str) else files:
+    for rel in files + ([needs] if isinstance(needs, str) else list(needs)):
         path = root / _fill(rel, lang)
         if not path.is_file():
             raise DataMissingError(f"file {path} not found", task_name, split, lang)
