@@ -587,10 +587,7 @@ def _slice(rows: list, spec: dict) -> list:
 
 
 def _load_mirror(task_name: str, split: str, lang: str, spec: dict, data_dir) -> list[dict]:
-    files = spec["files"]
-    if isinstance(files, dict):
-        files = files[lang]
-    files = [files] if isinstance(files, str) else list(files)
+    files = _mirror_files(spec, "files", lang)
     reader = spec["reader"]
     if reader not in READERS:
         raise ValueError(f"tasks.yaml names unknown reader {reader!r} for {task_name}/{split}; "
@@ -671,6 +668,13 @@ def load_examples(task_name: str, split: str, lang: str, *, source: str, data_di
     return _sample(rows, limit, seed)
 
 
+def _mirror_files(spec: dict, key: str, lang: str) -> list[str]:
+    """A mirror split's `files` / `needs`: one path, a list, or a per-language mapping of either."""
+    value = spec.get(key) or []
+    value = value[lang] if isinstance(value, dict) else value
+    return [value] if isinstance(value, str) else list(value)
+
+
 def check_available(task_name: str, split: str, lang: str, *, source: str, data_dir=None) -> None:
     """Raise (ValueError / DataMissingError) now if `load_examples` would fail for want of data.
 
@@ -682,14 +686,12 @@ def check_available(task_name: str, split: str, lang: str, *, source: str, data_
     spec = _split_spec(task_name, split, source, lang)
     if source != "mirror":
         return
-    files = spec["files"][lang] if isinstance(spec["files"], dict) else spec["files"]
-    files = [files] if isinstance(files, str) else list(files)
-    needs = spec.get("needs") or []  # companions a reader opens itself (tatoeba's English side)
     try:
         root = mirror_dir(data_dir)
     except DataMissingError as e:
         raise DataMissingError(e.what, task_name, split, lang) from None
-    for rel in files + ([needs] if isinstance(needs, str) else list(needs)):
+    # `needs`: companions a reader opens itself (Tatoeba's English side)
+    for rel in _mirror_files(spec, "files", lang) + _mirror_files(spec, "needs", lang):
         path = root / _fill(rel, lang)
         if not path.is_file():
             raise DataMissingError(f"file {path} not found", task_name, split, lang)
