@@ -649,10 +649,11 @@ def _best_tasks(frames):
 
 def _mlm_claim_from_a5(scores: pd.DataFrame) -> dict:
     """English intermediate task vs continued MLM at a matched budget (question E's runs), pooled over
-    POS and NER seqeval F1 (UPOS accuracy would count the POS runs twice)."""
+    POS and NER seqeval F1 (UPOS accuracy would count the POS runs twice), each target weighing equally."""
     f1 = scores[scores["measure"].str.endswith("seqeval F1")]
     wide = f1.pivot_table(index=["measure", "language", "seed"], columns="config", values="value").dropna()
-    t = paired_test(wide["intermediate task"], wide["continued MLM"])
+    t = paired_test(wide["intermediate task"], wide["continued MLM"],
+                    weights=1 / wide.groupby(level="measure")["continued MLM"].transform("size"))
     budget = a5_budget(scores).xs("continued MLM", level="config").iloc[0]
     inter = ", ".join(sorted(scores.loc[scores["config"] == "intermediate task", "intermediate"].unique()))
     return {"repo": f"English - MLM-continued: {t['mean_diff']:+.1f}", "verdict": verdict(t, expect="not_negative"),
