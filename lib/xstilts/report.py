@@ -551,10 +551,11 @@ def _run_scores(frame: pd.DataFrame) -> pd.DataFrame:
     return _with_config(zero_shot(frame)).groupby(["config", "target", "language", "seed"])["value"].mean()
 
 
-def _per_target_test(both: pd.DataFrame) -> dict:
-    """Paired test over (target, language, seed) units, each target weighing equally: the tested mean
-    is the change averaged over targets, the number the claims table shows (as the XTREME average)."""
-    return paired_test(both["a"], both["b"], weights=1 / both.groupby(level="target")["a"].transform("size"))
+def _per_target_test(both: pd.DataFrame, level: str = "target") -> dict:
+    """Paired test of columns a - b over (target, language, seed) units, each target (index `level`)
+    weighing equally: the tested mean is the change averaged over targets, the number the claims
+    table shows (as the XTREME average)."""
+    return paired_test(both["a"], both["b"], weights=1 / both.groupby(level=level)["a"].transform("size"))
 
 
 def _paired(frame: pd.DataFrame, better: str, other: str, targets=None) -> dict | None:
@@ -652,8 +653,7 @@ def _mlm_claim_from_a5(scores: pd.DataFrame) -> dict:
     POS and NER seqeval F1 (UPOS accuracy would count the POS runs twice), each target weighing equally."""
     f1 = scores[scores["measure"].str.endswith("seqeval F1")]
     wide = f1.pivot_table(index=["measure", "language", "seed"], columns="config", values="value").dropna()
-    t = paired_test(wide["intermediate task"], wide["continued MLM"],
-                    weights=1 / wide.groupby(level="measure")["continued MLM"].transform("size"))
+    t = _per_target_test(wide.rename(columns={"intermediate task": "a", "continued MLM": "b"}), level="measure")
     budget = a5_budget(scores).xs("continued MLM", level="config").iloc[0]
     inter = ", ".join(sorted(scores.loc[scores["config"] == "intermediate task", "intermediate"].unique()))
     return {"repo": f"English - MLM-continued: {t['mean_diff']:+.1f}", "verdict": verdict(t, expect="not_negative"),
