@@ -16,7 +16,7 @@ from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForMultipleC
                           AutoModelForTokenClassification, AutoTokenizer, PreTrainedTokenizerFast,
                           XLMRobertaConfig)
 
-SMOKE_MODEL_VERSION = "v3"  # bump whenever building changes the weights (cache key)
+SMOKE_MODEL_VERSION = "v4"  # bump whenever building changes the weights (cache key); v4: pinned CPU kernels
 # The smoke "public models": XLM-R-architecture encoders small enough to pretrain on CPU in seconds;
 # two sizes, so the model-scale question (D) has a size axis at smoke scale too.
 _SMOKE_COMMON = dict(max_position_embeddings=130, type_vocab_size=1, layer_norm_eps=1e-5,

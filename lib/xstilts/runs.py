@@ -15,6 +15,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from xstilts import determinism
 from xstilts import params as P
 
 RESULT = "result.json"
@@ -91,7 +92,7 @@ def provenance(device: str) -> dict:
         except metadata.PackageNotFoundError:
             versions[pkg] = None
     return {"git_commit": _git_commit(), "versions": versions, "python": platform.python_version(),
-            "machine": platform.machine(), "device": device,
+            "machine": platform.machine(), "device": device, "kernels": determinism.kernel_state(),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 

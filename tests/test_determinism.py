@@ -1,0 +1,65 @@
+"""The CPU-kernel pin (xstilts.determinism): a phase gives the same weights whatever kernels the
+environment asks for, so smoke results are bit-identical on every x86-64 machine with AVX2."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from xstilts import determinism
+
+# one smoke intermediate run, short, in a fresh process; prints the sha256 of its weights
+_PHASE = r"""
+import hashlib, json, sys
+from pathlib import Path
+import xstilts
+from xstilts import params, pipeline
+import torch
+cfg = params.resolve({"intermediate_tasks": ["mnli"], "intermediate_max_steps": 30, "target_task": "xnli",
+                      "runs_dir": sys.argv[1]}, scale="smoke")
+result = pipeline.run_intermediate(cfg)
+digest = hashlib.sha256()
+for f in sorted(Path(result["checkpoint"]).glob("*.safetensors")):
+    digest.update(f.read_bytes())
+print(json.dumps({"sha256": digest.hexdigest(), "aten": torch.backends.cpu.get_cpu_capability()}))
+"""
+
+# what another machine (or a user's shell) might ask for: other ATen, MKL and oneDNN code paths
+_OTHER_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "AUTO", "ONEDNN_MAX_CPU_ISA": "SSE41",
+                  "DNNL_MAX_CPU_ISA": "SSE41"}
+
+
+def _phase(tmp_path, name, env_extra):
+    env = {k: v for k, v in os.environ.items() if k not in determinism.PINNED_ENV and k != determinism.OPT_OUT}
+    env.update(env_extra)
+    out = subprocess.run([sys.executable, "-c", _PHASE, str(tmp_path / name)], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not determinism._cpu_has_avx2(), reason="the pin targets x86-64 CPUs with AVX2")
+def test_pinned_phase_ignores_the_kernels_the_environment_asks_for(tmp_path):
+    normal = _phase(tmp_path, "normal", {})
+    other = _phase(tmp_path, "other", _OTHER_KERNELS)
+    assert normal["aten"] == other["aten"] == "AVX2"
+    assert normal["sha256"] == other["sha256"]
+    # control: unpinned, those kernels really give other weights (so the equality above is the pin's)
+    native = _phase(tmp_path, "native", dict(_OTHER_KERNELS, XSTILTS_NATIVE_KERNELS="1"))
+    assert native["aten"] == "DEFAULT"
+    assert native["sha256"] != normal["sha256"]
+
+
+def test_import_pins_the_environment_of_child_processes():
+    code = "import os, xstilts; print(os.environ['ATEN_CPU_CAPABILITY'], os.environ['MKL_CBWR'])"
+    env = dict(os.environ, **_OTHER_KERNELS)
+    env.pop(determinism.OPT_OUT, None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["avx2", "COMPATIBLE"], out.stderr
+
+
+def test_kernel_state_is_recorded():
+    state = determinism.kernel_state()
+    assert {"pinned", "aten_cpu_capability", "mkl_cbwr", "threads", "cpu"} <= set(state)
