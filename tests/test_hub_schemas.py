@@ -171,6 +171,12 @@ def test_prefetch_writes_a_mirror_that_reads_back_the_same_examples(hub, tmp_pat
     # seeded samples agree too
     assert (data.load_examples("udpos", "train", "en", source="mirror", data_dir=mirror, limit=2, seed=3)
             == data.load_examples("udpos", "train", "en", source="hub", limit=2, seed=3))
+    # the grid's full-scale runs then pass their data checks from the mirror alone
+    from xstilts import workflow
+    for cfg in workflow.grid_runs(workflow.load_grid(grid), "full"):
+        data.check_run_inputs(dict(cfg, source="mirror", data_dir=str(mirror)))
+    with pytest.raises(data.DataMissingError):  # and a full-scale split it did not fetch is refused
+        data.check_available("xnli", "test", "ur", source="mirror", data_dir=str(tmp_path / "empty"))
     # a second prefetch keeps what is there: no Hub call
     calls = len(hub.calls)
     assert cli.main(["data", "prefetch", grid, "--scale", "full", "--out", str(mirror)]) == 0

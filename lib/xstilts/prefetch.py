@@ -7,8 +7,9 @@ written, converted to the example schema of docs/DEVELOPING.md, to
 already holds (DIR may be a copy of ../shared/data). The mirror loader reads a prefetched split in
 preference to the registry's mirror entry, so a run reads exactly the rows the Hub gave, and no
 substitute note is attached to it. Every split is complete (no `limit`), so a run's seeded
-sample of it is the same as from the Hub; streamed corpora (MLM text) keep the registry's
-`max_rows`. `DIR/hub/MANIFEST.json` records the Hub dataset, config, split and row count of each file.
+sample of it is the same as from the Hub. Streamed corpora (MLM text) are cut at the registry's
+`max_rows` after the seeded shuffle buffer, so a run's sample of the prefetched rows is a seeded
+sample of those rows, not the first rows of its own stream: the same corpus, other sentences. `DIR/hub/MANIFEST.json` records the Hub dataset, config, split and row count of each file.
 """
 from __future__ import annotations
 

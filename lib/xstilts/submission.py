@@ -126,8 +126,12 @@ def assemble(runs_root: str | Path, scale: str, out: str | Path) -> dict:
                 source = runs_root / scale / "target" / result["run_dir"] / "predictions" / folder
                 present = [l for l in langs if (source / f"test-{l}.{suffix(folder)}").is_file()]
                 if not present:
-                    missing[folder] = (f"run {result['run_dir']} has no predictions/{folder}/ files "
-                                       "(runs made before predictions were kept; rerun it to write them)")
+                    has = sorted(p.name for p in source.glob("test-*")) if source.is_dir() else []
+                    missing[folder] = (
+                        f"run {result['run_dir']} has predictions for none of {version}'s {folder} languages "
+                        f"(it has: {' '.join(has)})" if has else
+                        f"run {result['run_dir']} has no predictions/{folder}/ files "
+                        "(runs made before predictions were kept; rerun it to write them)")
                     continue
                 (staging / version / folder).mkdir(parents=True)
                 for lang in present:
