@@ -171,7 +171,7 @@ def measure_trainer(make_model, features, *, batch_size, warmup, steps, precisio
     trainer.train()
     seconds = stamps[total] - stamps[warmup]
     tokens, efficiency, mean_len = _tokens_and_padding(counter.batches[warmup:total])
-    settings = {k: str(getattr(targs, k)) for k in ("optim", "train_sampling_strategy", "bf16",
+    settings = {k: str(getattr(getattr(targs, k), "value", getattr(targs, k))) for k in ("optim", "train_sampling_strategy", "bf16",
                                                      "per_device_train_batch_size", "learning_rate", "weight_decay")}
     return {"steps": total, "seconds": seconds, "trainer_settings": settings, "tokens": tokens, "tokens_per_s": tokens / seconds,
             "examples_per_s": batch_size * steps / seconds, "padding_efficiency": efficiency,
