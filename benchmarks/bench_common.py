@@ -178,6 +178,30 @@ def measure_trainer(make_model, features, *, batch_size, warmup, steps, precisio
             "mean_len": mean_len, "flops_per_token": train_flops_per_token(model, mean_len), "model": model}
 
 
+def padding_efficiency(features, batch_size: int, seed: int = 0) -> dict:
+    """Real / padded tokens of one epoch of batches over `features` (no model, no clock): xstilts'
+    length grouping, Trainer's LengthGroupedSampler, and plain shuffled batches. On top of a
+    sampler, packing sentences into rows can save at most the padded share, 1 - efficiency."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from xstilts import encode
+
+    lens = [len(f["input_ids"]) for f in features]
+
+    def eff(batches):
+        return sum(lens[i] for b in batches for i in b) / sum(max(lens[i] for i in b) * len(b) for b in batches)
+
+    def cut(order):
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+    shuffled = list(range(len(lens)))
+    random.Random(seed).shuffle(shuffled)
+    hf = list(LengthGroupedSampler(batch_size, lengths=lens, generator=torch.Generator().manual_seed(seed)))
+    return {"examples": len(lens), "batch_size": batch_size,
+            "xstilts_length_grouped": eff(encode.length_grouped_batches(features, batch_size, random.Random(seed))),
+            "trainer_group_by_length": eff(cut(hf)), "no_grouping": eff(cut(shuffled))}
+
+
 def subset(features, n: int, seed: int = 0) -> list:
     """The same n training examples for every side (a seeded sample, file order kept)."""
     keep = sorted(random.Random(seed).sample(range(len(features)), n)) if n < len(features) else range(len(features))

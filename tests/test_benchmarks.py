@@ -55,3 +55,13 @@ def test_cpu_peak_and_unknown_gpu():
     assert bench_common.peak_flops("cpu", dict(info, aten_cpu_capability="AVX512"))[0] == pytest.approx(2 * 2.445e9 * 64)
     peak, why = bench_common.peak_flops("cuda", {"gpu": "Some Future GPU"})
     assert peak is None and "no bf16 peak" in why
+
+
+def test_padding_efficiency_of_the_samplers():
+    feats = bench_gpu.pos_features(400, 128, 1000)
+    eff = bench_common.padding_efficiency(feats, 16)
+    assert eff["examples"] == 400
+    assert 0 < eff["no_grouping"] < eff["trainer_group_by_length"] <= 1
+    assert eff["no_grouping"] < eff["xstilts_length_grouped"] <= 1
+    same = [{"input_ids": [0] * 7} for _ in range(32)]  # equal lengths: nothing is padded
+    assert bench_common.padding_efficiency(same, 16)["no_grouping"] == 1.0
