@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 import slurm_loopback
-
-pytestmark = pytest.mark.slow
+from xstilts import cli, workflow
 
 REPO = Path(__file__).resolve().parents[1]
 # two target runs, one after an intermediate run (so one sbatch job waits for another): 3 jobs
@@ -68,6 +67,18 @@ def _results(root: Path) -> dict:
             for p in root.glob("smoke/*/*/result.json")}
 
 
+def test_arguments_after_double_dash_go_to_snakemake(monkeypatch, capsys):
+    seen = {}
+    monkeypatch.setattr(workflow, "run", lambda grids, scale, **kw: seen.update(kw, grids=grids) or 0)
+    assert cli.main(["run", "a0_main_table", "--profile", "profiles/slurm", "--", *SITE_ARGS]) == 0
+    assert seen["grids"] == ["a0_main_table"] and seen["profile"] == "profiles/slurm"
+    assert seen["extra"] == SITE_ARGS
+    with pytest.raises(SystemExit):
+        cli.main(["check", "a0_main_table", "--", "--dry-run"])
+    assert "only `xstilts run` accepts them" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_smoke_grid_through_sbatch_equals_local_run(cluster, tmp_path):
     grid = tmp_path / "slurm_smoke.yaml"
     grid.write_text(GRID)
