@@ -155,12 +155,14 @@ def _check_tasks_and_languages(cfg: dict) -> None:
     for name in cfg["intermediate_tasks"]:
         task = task_registry.get_task(name) if name in task_registry.all_tasks() else None
         if task is None or task["role"] != "intermediate":
-            raise ParamsError(f"Unknown intermediate task {name!r}. Intermediate tasks: "
-                              f"{', '.join(task_registry.task_names('intermediate'))}.")
+            known = task_registry.task_names("intermediate")
+            raise ParamsError(f"Unknown intermediate task {name!r}.{task_registry.did_you_mean(name, known)} "
+                              f"Intermediate tasks: {', '.join(known)}.")
     target = cfg["target_task"]
     if target not in task_registry.task_names("target"):
-        raise ParamsError(f"Unknown target task {target!r}. Target tasks: "
-                          f"{', '.join(task_registry.task_names('target'))}.")
+        known = task_registry.task_names("target")
+        raise ParamsError(f"Unknown target task {target!r}.{task_registry.did_you_mean(target, known)} "
+                          f"Target tasks: {', '.join(known)}.")
     known = task_registry.languages(target, cfg["scale"])
     bad = [lang for lang in cfg["target_languages"] if lang not in known]
     if bad:
