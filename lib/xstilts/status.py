@@ -90,10 +90,10 @@ def grid_status(grid_paths: list[str], scale: str, runs_dir: str | None = None, 
     for name, needed in the_plan["analyses"].items():
         waiting = [r for r in needed if r not in done]
         output = root / scale / "analyses" / f"{name}.ipynb"
-        newest_input = max(((root / r / runs.RESULT).stat().st_mtime for r in needed), default=0)
         if waiting:
             state = f"waiting on {len(waiting)} of {len(needed)} runs"
-        elif output.exists() and output.stat().st_mtime >= newest_input:
+        elif output.exists() and output.stat().st_mtime >= max(
+                ((root / r / runs.RESULT).stat().st_mtime for r in needed), default=0):
             state = "done"
         else:
             state = "ready (every run done; the next `xstilts run` executes it)"
