@@ -59,8 +59,9 @@ def _results(args) -> int:
         table = table[table["headline"]]
     missing = len(set(targets) - set(table["run"]))
     if missing:
+        where = f" --runs-dir {args.runs_dir}" if args.runs_dir else ""
         print(f"xstilts: {missing} of {len(targets)} target runs have no result yet "
-              f"(`xstilts status {' '.join(args.grids)} --scale {args.scale}`)", file=sys.stderr)
+              f"(`xstilts status {' '.join(args.grids)} --scale {args.scale}{where}`)", file=sys.stderr)
     print(results_table.render(table, args.format), end="")
     return 0
 

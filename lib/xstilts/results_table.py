@@ -116,9 +116,11 @@ def render(table: pd.DataFrame, fmt: str = "text") -> str:
     if fmt == "csv":
         return table.to_csv(index=False)
     if fmt == "json":
-        return table.to_json(orient="records", indent=1) + "\n"
+        return (table.to_json(orient="records", indent=1) if len(table) else "[]") + "\n"
     if fmt == "markdown":
         return table.to_markdown(index=False) + "\n"
+    if table.empty:
+        return ""
     shown = table.drop(columns=["notes", "description", "n_intermediate"])
     if not (shown["differs"] != "").any():
         shown = shown.drop(columns="differs")
