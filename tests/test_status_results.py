@@ -129,6 +129,10 @@ def test_status_of_a_finished_grid_is_all_done_and_its_analysis_ready(grid, tmp_
     out_nb.parent.mkdir(parents=True)
     out_nb.write_text("{}")
     assert status.grid_status([str(grid)], "smoke", str(root))["analyses"][0]["state"] == "done"
+    old = time.time() - 3600
+    os.utime(out_nb, (old, old))  # older than its inputs: Snakemake reruns it
+    assert status.grid_status([str(grid)], "smoke", str(root))["analyses"][0]["state"].startswith(
+        "out of date (older than 5 of its 5 runs' results")
 
 
 def test_results_table_has_one_row_per_run_language_metric_equal_to_the_result_files(grid, tmp_path):

@@ -6,6 +6,8 @@ warns about unknown parameters; `from_namespace` closes that gap for notebooks.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import re
 from pathlib import Path
@@ -107,11 +109,20 @@ def read_yaml(path: str | Path) -> dict:
 
 
 def defaults(scale: str = "smoke") -> dict:
-    """base.yaml merged with the scale's file."""
+    """base.yaml merged with the scale's file (a fresh copy: callers may change it)."""
     if scale not in task_registry.SCALES:
         raise ParamsError(f"Unknown scale {scale!r}: choose one of {', '.join(task_registry.SCALES)}.")
-    merged = read_yaml(PARAMS_DIR / "base.yaml")
-    merged.update(read_yaml(PARAMS_DIR / "scales" / f"{scale}.yaml"))
+    files = (PARAMS_DIR / "base.yaml", PARAMS_DIR / "scales" / f"{scale}.yaml")
+    stamps = tuple(f.stat().st_mtime_ns if f.exists() else None for f in files)
+    return copy.deepcopy(_merged_defaults(files, stamps))
+
+
+@functools.lru_cache(maxsize=16)
+def _merged_defaults(files: tuple[Path, Path], stamps: tuple) -> dict:
+    # parsed once per file version: a grid resolves every run against them, and the pure-Python
+    # YAML parser made reading them most of the time `xstilts status` / `check` take
+    merged = read_yaml(files[0])
+    merged.update(read_yaml(files[1]))
     return merged
 
 

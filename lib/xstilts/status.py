@@ -68,7 +68,7 @@ def run_state(folder: Path, *, stale_minutes: float = 60, now: float | None = No
 def grid_status(grid_paths: list[str], scale: str, runs_dir: str | None = None, *,
                 stale_minutes: float = 60) -> dict:
     """Every run of the grids' plan with its state and the grids that need it, the counts per
-    state, and each analysis: done, ready (every input done) or waiting on N runs."""
+    state, and each analysis: done, out of date, ready (every input done) or waiting on N runs."""
     the_plan = workflow.plan(grid_paths, scale, runs_dir)
     root = Path(the_plan["runs_root"])
     grids_of: dict[str, list[str]] = {}
@@ -92,11 +92,12 @@ def grid_status(grid_paths: list[str], scale: str, runs_dir: str | None = None, 
         output = root / scale / "analyses" / f"{name}.ipynb"
         if waiting:
             state = f"waiting on {len(waiting)} of {len(needed)} runs"
-        elif output.exists() and output.stat().st_mtime >= max(
-                ((root / r / runs.RESULT).stat().st_mtime for r in needed), default=0):
-            state = "done"
-        else:
+        elif not output.exists():
             state = "ready (every run done; the next `xstilts run` executes it)"
+        else:  # Snakemake reruns an analysis whose notebook is older than one of its inputs
+            newer = sum((root / r / runs.RESULT).stat().st_mtime > output.stat().st_mtime for r in needed)
+            state = "done" if not newer else (f"out of date (older than {newer} of its {len(needed)} runs' "
+                                              "results; the next `xstilts run` reruns it)")
         analyses.append({"analysis": name, "state": state, "waiting_on": waiting, "notebook": str(output)})
     counts = {s: sum(r["state"] == s for r in rows) for s in STATES}
     return {"scale": scale, "runs_root": str(root), "runs": rows, "counts": counts, "analyses": analyses}
