@@ -84,9 +84,10 @@ def mde(sd: float, n: int, *, alpha: float = ALPHA, power: float = POWER) -> flo
 
     def gap(delta):
         nc = delta * np.sqrt(n) / sd
-        return stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc) - power
+        # the lower tail is negligible for delta > 0 and scipy's nct.cdf returns NaN far out in it
+        return stats.nct.sf(crit, df, nc) + np.nan_to_num(stats.nct.cdf(-crit, df, nc)) - power
 
-    return float(optimize.brentq(gap, 1e-9 * sd, 1e3 * sd))
+    return float(optimize.brentq(gap, 1e-9 * sd, 100 * sd))
 
 
 def paired_seed_test(frame: pd.DataFrame, value: str = "diff", *, margin: float | None = None,
