@@ -149,3 +149,33 @@ def test_verdicts_come_from_tests():
 def test_paper_formats():
     assert paper.fmt_p(0.0004) == "< 0.001" and paper.fmt_p(0.0123) == "0.012" and paper.fmt_p(np.nan) == "--"
     assert paper.macro_name("a0", "mnli", 3) == "AZeroMnliThree"
+
+
+def test_one_seed_smoke_shapes_draw_and_leave_every_claim_untested(tmp_path, monkeypatch):
+    """The smoke scale has one seed and MLM / mixed-language rows in the main table: every figure
+    still draws within the aspect limit, and no claim gets a verdict without a test."""
+    import matplotlib
+    matplotlib.use("Agg")
+    monkeypatch.setattr(paper, "FIGURES", tmp_path)
+    frame = main_frame(seeds=(0,))
+    extra = pd.DataFrame(rows("udpos", "none", {"en": 100, "de": 59, "ja": 19}, mlm_steps=50, dev=70)
+                         + rows("udpos", "a", {"en": 100, "de": 70, "ja": 30}, languages="en+de+ja", dev=71))
+    frame = pd.concat([frame, extra], ignore_index=True)
+    iv = a0.change_intervals(frame)
+    assert {"MLM-continued (50 steps)", "a [en+de+ja]"} <= set(iv["config"])
+    paper.save_figure(a0.figure(iv), "a0", "smoke")
+    claims = a6.claims_table({"a0_main_table": frame})
+    assert set(claims["verdict"]) == {"not testable at this scale"}
+    assert claims["p"].isna().all()
+    pairs = a2.mixed_language_pairs(frame, "smoke")
+    paper.save_figure(a2.figure(pairs), "a2", "smoke")
+
+
+def test_save_figure_refuses_a_strip_too_wide_to_read(tmp_path, monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    monkeypatch.setattr(paper, "FIGURES", tmp_path)
+    import matplotlib.pyplot as plt
+    fig = plt.figure(figsize=(8.0, 1.5))
+    with pytest.raises(ValueError, match="aspect"):
+        paper.save_figure(fig, "wide", "smoke")

@@ -45,7 +45,8 @@ def figure(width: float = TEXT_WIDTH_IN, height: float = 2.4, **kw):
     import matplotlib.pyplot as plt
 
     style()
-    return plt.subplots(figsize=(width, height), constrained_layout=True, **kw)
+    # never flatter than 3:1 before tight cropping, so the saved PNG stays within MAX_ASPECT
+    return plt.subplots(figsize=(width, max(height, width / 3.0)), constrained_layout=True, **kw)
 
 
 def save_figure(fig, name: str, scale: str) -> list[Path]:
