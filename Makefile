@@ -45,6 +45,7 @@ nbval: setup smoke
 # texlive-latex-extra texlive-bibtex-extra latexmk; .ci/run installs them); shows the scale named by
 # \ResultsScale in paper/main.tex. Fails on LaTeX errors and on undefined references or citations.
 paper:
+	@{ command -v latexmk && command -v pdflatex; } >/dev/null || { echo "make paper: latexmk or pdflatex not found. Install LaTeX, e.g. Debian/Ubuntu: sudo apt-get install texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-bibtex-extra latexmk (booktabs, multirow, geometry, hyperref, natbib; conda: conda install -c conda-forge texlive-core latexmk)" >&2; exit 2; }
 	cd paper && latexmk -pdf -interaction=nonstopmode -halt-on-error -silent main.tex >/dev/null
 	@! grep -E "undefined|Citation .* undefined|There were undefined" paper/main.log || \
 	  { echo "paper/main.log: undefined references or citations" >&2; exit 1; }
