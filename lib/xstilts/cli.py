@@ -3,6 +3,7 @@
   xstilts tasks                               the task registry as a table
   xstilts run GRID [GRID ...] --scale S       run experiment grids (Snakemake + papermill)
   xstilts check GRID [GRID ...] --scale S     validate grids without running anything
+  xstilts audit GRID [GRID ...] --scale S     data overlap between each run's training and other splits
   xstilts smoke-model                         build (or find) the smoke-scale model
 """
 from __future__ import annotations
@@ -40,6 +41,12 @@ def _check(args) -> int:
     return 0
 
 
+def _audit(args) -> int:
+    from xstilts import audit
+
+    return audit.report(args.grids, args.scale)
+
+
 def _smoke_model(args) -> int:
     from xstilts import models
 
@@ -55,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--role", choices=["intermediate", "target", "mlm"])
     p.add_argument("--width", type=int, default=60, help="column width")
     p.set_defaults(func=_tasks)
-    for name, func, help_ in (("run", _run, "run experiment grids"), ("check", _check, "validate grids")):
+    for name, func, help_ in (("run", _run, "run experiment grids"), ("check", _check, "validate grids"),
+                              ("audit", _audit, "audit the data each run reads for overlaps")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("grids", nargs="+", help="params/experiments/NAME.yaml (or just NAME)")
         p.add_argument("--scale", default="smoke", choices=["smoke", "offline", "full"])
