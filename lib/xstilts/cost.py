@@ -67,11 +67,15 @@ def _tokens_per_example(task: str, rates: dict, assumed: list) -> float:
 
 def _rows(cfg: dict, task: str, split: str, lang: str, limit: int) -> int:
     """Rows a run reads from a split (the mirror and smoke are counted; the Hub: the limit)."""
-    limit = None if limit < 0 else limit
-    if cfg["source"] == "hub":
+    return _count(cfg["source"], cfg["data_dir"] or None, task, split, lang, None if limit < 0 else limit)
+
+
+@functools.lru_cache(maxsize=None)
+def _count(source: str, data_dir: str | None, task: str, split: str, lang: str, limit: int | None) -> int:
+    if source == "hub":
         return limit or 0
-    return len(data.load_examples(task, split, lang, source=cfg["source"], data_dir=cfg["data_dir"] or None,
-                                  limit=limit))
+    n = len(data.load_examples(task, split, lang, source=source, data_dir=data_dir))
+    return n if limit is None else min(n, limit)
 
 
 def _train_steps(n_rows: list[int], epochs: float, batch: int, accum: int, max_steps: int) -> int:

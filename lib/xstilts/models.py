@@ -213,6 +213,9 @@ def attach_head(encoder: nn.Module, fmt: str, n_labels: int | None = None) -> nn
     device = next(encoder.parameters()).device
     for module in model.children():
         if module is not encoder:
-            module.to_empty(device=device)
+            # initialised from the CPU generator, then moved: the same fresh head on CPU and GPU (drawn
+            # on the GPU, a seed gives other weights there, one of the ways the devices' runs differ)
+            module.to_empty(device="cpu")
             module.apply(model._init_weights)
+            module.to(device)
     return model
