@@ -312,6 +312,7 @@ def run_target(cfg) -> dict:
         "phase": "target", "scale": cfg["scale"], "model": cfg["model"], "seed": cfg["seed"],
         "target_task": name, "intermediate_tasks": cfg["intermediate_tasks"],
         "intermediate_languages": cfg["intermediate_languages"], "mlm_steps": cfg["mlm_steps"],
+        "extra_target_steps": cfg["extra_target_steps"],  # > 0 with no intermediate task: the control
         "metric": task["metric"], "per_language": per_language, "headline": headline,
         "average": float(np.mean(list(headline.values()))),
         "average_zero_shot": float(np.mean([v for k, v in headline.items() if k != "en"] or [np.nan])),
