@@ -11,7 +11,9 @@ and the device):
 * evaluation: English dev evaluations during training plus every test language, at
   `EVAL_SPEEDUP` x the training token rate (a forward pass only; measured on the CPU XCOPA runs:
   ~4,600 eval tokens/s vs ~1,300 train tokens/s);
-* `STARTUP_S` per job for the kernel, the model and the cached features.
+* `STARTUP_S` per job for the kernel, the model and the cached features;
+* a model truncated to k of its L layers (`<model>@L<k>`) computes k/L of the encoder's work per
+  token (the word embeddings are frozen offline, so the layers dominate).
 
 Tasks no committed run has measured fall back to the median tokens per example over all tasks
 (`estimate_job` says so in its `assumed` field).
@@ -78,6 +80,22 @@ def _count(source: str, data_dir: str | None, task: str, split: str, lang: str, 
     return n if limit is None else min(n, limit)
 
 
+@functools.cache
+def depth_factor(model: str) -> float:
+    """Share of the full model's per-token work a `<model>@L<k>` variant does (1.0 otherwise)."""
+    import re
+
+    m = re.match(r"^(?P<base>.+)@L(?P<layers>[0-9]+)$", model)
+    if not m:
+        return 1.0
+    from transformers import AutoConfig
+
+    from xstilts import models
+
+    layers = AutoConfig.from_pretrained(models.resolve(m.group("base"))).num_hidden_layers
+    return int(m.group("layers")) / layers
+
+
 def _train_steps(n_rows: list[int], epochs: float, batch: int, accum: int, max_steps: int) -> int:
     steps = int(epochs * sum(math.ceil(n / batch) for n in n_rows) / accum)
     return min(steps, max_steps) if max_steps > 0 else steps
@@ -118,7 +136,7 @@ def estimate_job(cfg: dict, phase: str, rates: dict | None = None) -> dict:
             eval_tokens += (steps // max(cfg["eval_every"], 1) + 2) * dev_rows * tpe
         test_rows = sum(_rows(cfg, target, "test", lang, cfg["max_eval_examples"]) for lang in data.target_languages(cfg))
         eval_tokens += test_rows * tpe * (2 if tasks.get_task(target)["format"] == "retrieval" else 1)
-    seconds = STARTUP_S + train_tokens / train_rate + eval_tokens / eval_rate
+    seconds = STARTUP_S + depth_factor(cfg["model"]) * (train_tokens / train_rate + eval_tokens / eval_rate)
     return {"seconds": seconds, "train_tokens": train_tokens, "eval_tokens": eval_tokens, "assumed": assumed}
 
 
