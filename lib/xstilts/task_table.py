@@ -141,7 +141,7 @@ def details_text(role: str | None = None, width: int | None = None) -> str:
                 lines.append(f"    {split}: {where}" if where != "unavailable" else f"    {split}: unavailable")
                 if note:
                     lines += textwrap.wrap(note if where == "unavailable" else f"substitute: {note}", width - 6,
-                                           initial_indent="      ", subsequent_indent="      ")
+                                           initial_indent="      ", subsequent_indent="      ", break_on_hyphens=False)
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
