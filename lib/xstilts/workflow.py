@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from xstilts import params as P
-from xstilts import data, runs
+from xstilts import audit, data, runs
 
 NOTEBOOKS = P.REPO_ROOT / "notebooks"
 PHASE_NOTEBOOK = {"mlm": "01_mlm.ipynb", "intermediate": "02_intermediate.ipynb", "target": "03_target.ipynb"}
@@ -109,6 +109,8 @@ def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | No
         profile: str | None = None, dry_run: bool = False, extra: list[str] | None = None) -> int:
     """Validate the grids, write the job plan, and hand it to Snakemake."""
     the_plan = plan(grid_paths, scale, runs_dir)
+    if audit.strict(scale) and audit.report(grid_paths, scale) != 0:
+        return 2  # undeclared data overlap: nothing runs (audit.py)
     root = Path(the_plan["runs_root"])
     plan_file = root / "_plans" / f"{scale}-{'+'.join(Path(p).stem for p in grid_paths)}.json"
     runs.write_json(plan_file, the_plan)
