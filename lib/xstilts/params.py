@@ -203,6 +203,9 @@ def resolve(values: dict | None = None, *, scale: str | None = None, where: str 
     if missing:
         raise ParamsError(f"Parameter(s) {', '.join(missing)} have no value: add them to {PARAMS_DIR / 'base.yaml'}.")
     _check_types(cfg)
+    if cfg["precision"] == "fp16" and cfg["device"] == "cpu":
+        raise ParamsError("precision: fp16 needs a CUDA GPU (fp16 autocast with loss scaling); with device: cpu use "
+                          "precision: bf16 or fp32.")
     _check_model(cfg["model"])
     _check_tasks_and_languages(cfg)
     if cfg["source"] == "auto":

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xstilts import data, encode, evaluate, metrics, models, runs, tasks, train
+from xstilts import costs, data, encode, evaluate, metrics, models, precision, runs, tasks, train
 
 log = logging.getLogger("xstilts")
 
@@ -29,10 +29,23 @@ transformers.utils.logging.disable_progress_bar()
 # ------------------------------------------------------------------------------------ set-up
 def device_of(cfg) -> str:
     if cfg["device"] == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if cfg["device"] == "cuda" and not torch.cuda.is_available():
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif cfg["device"] == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device: cuda was asked for but torch sees no GPU; use device: auto or cpu.")
-    return cfg["device"]
+    else:
+        device = cfg["device"]
+    precision.check(cfg["precision"], device)  # before any model is built
+    return device
+
+
+def _speed_options(cfg) -> dict:
+    """fit() arguments of the execution options (precision is also part of the run's hash)."""
+    return {"precision": cfg["precision"], "compile_model": cfg["torch_compile"]}
+
+
+def _ledger(meter, model, stats, eval_tokens=0) -> dict:
+    return meter.ledger(parameters=costs.matmul_parameters(model), eval_tokens=eval_tokens,
+                        train_tokens=(stats or {}).get("train_tokens", 0))
 
 
 def log_to(run_dir: Path) -> None:
@@ -64,8 +77,11 @@ def _features(cfg, tokenizer, task, split, lang, examples, *, labels, train_mode
     max_length = cfg["max_length_qa"] if fmt == "qa" else cfg["max_length"]
     key = (encode.VERSION, cfg["model"], cfg["source"], task, split, lang, len(examples), examples[:1] and str(examples[0])[:200],
            tuple(labels or ()), max_length, cfg["doc_stride"], train_mode)
+    if fmt == "tagging" and cfg["long_sentences"] != "truncate":  # truncated features keep their cache key
+        key += (cfg["long_sentences"],)
     return encode.cached(key, lambda: encode.encode(fmt, examples, tokenizer, labels=labels, max_length=max_length,
-                                                    doc_stride=cfg["doc_stride"], train=train_mode),
+                                                    doc_stride=cfg["doc_stride"], train=train_mode,
+                                                    long_sentences=cfg["long_sentences"]),
                          models.cache_dir())
 
 
@@ -98,12 +114,18 @@ def evaluate_task(cfg, model, tokenizer, task_name, examples, features, labels, 
     task = tasks.get_task(task_name)
     kw = dict(batch_size=cfg["eval_batch_size"], pad_id=tokenizer.pad_token_id, device=device)
     predictor = evaluate.PREDICTORS[task["format"]]
-    if task["format"] == "qa":
-        preds = predictor(model, examples, features, allow_null=task["metric"] == "squad_v2", **kw)
-    else:
-        preds = predictor(model, examples, features, labels=labels, **kw) if labels else \
-            predictor(model, examples, features, **kw)
+    with precision.autocast(cfg["precision"], device):
+        if task["format"] == "qa":
+            preds = predictor(model, examples, features, allow_null=task["metric"] == "squad_v2", **kw)
+        else:
+            preds = predictor(model, examples, features, labels=labels, **kw) if labels else \
+                predictor(model, examples, features, **kw)
     return evaluate.score(task, preds, examples, lang), preds
+
+
+def nn_modules(heads: dict):
+    """Several heads sharing one encoder as one module (its parameters counted once)."""
+    return torch.nn.ModuleDict(heads)
 
 
 # ------------------------------------------------------------------------------------ phase 1
@@ -124,15 +146,18 @@ def run_mlm(cfg) -> dict:
     d = runs.start(cfg, "mlm")
     log_to(d)
     tokenizer = models.load_tokenizer(base)
+    meter = costs.Meter(device)
     model = AutoModelForMaskedLM.from_pretrained(base).to(device)
+    if cfg["gradient_checkpointing"]:
+        train.enable_gradient_checkpointing(model)
     stats = train.train_mlm(model, tokenizer, texts, steps=cfg["mlm_steps"], batch_size=cfg["mlm_batch_size"],
                             learning_rate=cfg["mlm_learning_rate"], max_length=cfg["max_length"], seed=cfg["seed"],
                             probability=cfg["mlm_probability"], checkpoint=d / "checkpoint.pt",
                             checkpoint_every=cfg["checkpoint_every"], device=device,
-                            freeze_embeddings=cfg["freeze_embeddings"], log=log.info)
+                            freeze_embeddings=cfg["freeze_embeddings"], log=log.info, **_speed_options(cfg))
     _save(model, tokenizer, d / "model")
     result = {"phase": "mlm", "model": cfg["model"], "mlm_steps": cfg["mlm_steps"], "languages": langs,
-              "texts": len(texts), "checkpoint": "model", "train": stats,
+              "texts": len(texts), "checkpoint": "model", "train": stats, "cost": _ledger(meter, model, stats),
               "notes": _notes(cfg, [("mlm_text", "train")])}
     return _absolute(runs.finish(d, result, device=device), d)
 
@@ -167,9 +192,12 @@ def run_intermediate(cfg) -> dict:
         dev_sets[name] = _examples(cfg, name, "validation", "en", cfg["eval_examples"])
     d = runs.start(cfg, "intermediate")
     log_to(d)
+    meter = costs.Meter(device)
     encoder = models.load_encoder(upstream["checkpoint"]).to(device)
     if cfg["freeze_embeddings"]:
         train.freeze_word_embeddings(encoder)
+    if cfg["gradient_checkpointing"]:
+        train.enable_gradient_checkpointing(encoder)
     heads, streams, dev = {}, {}, {}
     for name in cfg["intermediate_tasks"]:
         task = tasks.get_task(name)
@@ -195,11 +223,14 @@ def run_intermediate(cfg) -> dict:
                       grad_accum=cfg["intermediate_grad_accum"], sampling=cfg["multitask_sampling"],
                       seed=cfg["seed"], eval_fn=dev_score, eval_every=cfg["eval_every"],
                       patience=cfg["early_stopping_patience"], checkpoint=d / "checkpoint.pt",
-                      checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info)
+                      checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info, **_speed_options(cfg))
     dev_final = {n: evaluate_task(cfg, heads[n], tokenizer, n, *dev[n], "en", device)[0] for n in heads}
     _save(encoder, tokenizer, d / "encoder")
+    # every evaluation (each of dev_history, and the final one) scores every task's dev set
+    dev_tokens = (len(stats["dev_history"]) + 1) * sum(costs.feature_tokens(v[1]) for v in dev.values())
     result = {"phase": "intermediate", "intermediate_tasks": cfg["intermediate_tasks"],
               "languages": cfg["intermediate_languages"], "checkpoint": "encoder", "train": stats,
+              "cost": _ledger(meter, nn_modules(heads), stats, dev_tokens),
               "dev": dev_final, "train_examples": {n: len(v) for n, v in train_sets.items()},
               "notes": _notes(cfg, [(n, s) for n in cfg["intermediate_tasks"] for s in ("train", "validation")])}
     return _absolute(runs.finish(d, result, device=device), d)
@@ -223,16 +254,23 @@ def run_target(cfg) -> dict:
     test_sets = {lang: _examples(cfg, name, "test", lang, cfg["max_eval_examples"]) for lang in langs}
     d = runs.start(cfg, "target")
     log_to(d)
+    meter = costs.Meter(device)
     encoder = models.load_encoder(upstream["checkpoint"]).to(device)
     stats, labels = None, None
     per_language, started = {}, time.perf_counter()
+    eval_tokens = 0
     if task["format"] == "retrieval":
         layer = cfg["retrieval_layer"] if cfg["retrieval_layer"] >= 0 else encoder.config.num_hidden_layers // 2
         eval_started = time.perf_counter()
+        retrieval_length = cfg["max_length_retrieval"] if cfg["max_length_retrieval"] > 0 else cfg["max_length"]
         for lang in langs:
-            per_language[lang] = evaluate.retrieval_scores(
-                encoder, tokenizer, test_sets[lang], metric=task["metric"], layer=layer,
-                batch_size=cfg["eval_batch_size"], max_length=cfg["max_length"], device=device)
+            texts = [t for e in test_sets[lang] for t in (e["source"], e["target"]) if t]
+            eval_tokens += costs.feature_tokens(encode.encode_text([{"text": t} for t in texts], tokenizer,
+                                                                   max_length=retrieval_length))
+            with precision.autocast(cfg["precision"], device):
+                per_language[lang] = evaluate.retrieval_scores(
+                    encoder, tokenizer, test_sets[lang], metric=task["metric"], layer=layer,
+                    batch_size=cfg["eval_batch_size"], device=device, max_length=retrieval_length)
     else:
         source_task = tasks.train_task(name)
         train_ex = _examples(cfg, source_task, "train", "en", cfg["max_train_examples"])
@@ -240,6 +278,8 @@ def run_target(cfg) -> dict:
         labels = _labels(name, train_ex)
         if cfg["freeze_embeddings"]:
             train.freeze_word_embeddings(encoder)
+        if cfg["gradient_checkpointing"]:
+            train.enable_gradient_checkpointing(encoder)
         model = models.attach_head(encoder, task["format"], len(labels) if labels else None).to(device)
         feats = _features(cfg, tokenizer, source_task, "train", "en", train_ex, labels=labels, train_mode=True)
         dev_feats = _features(cfg, tokenizer, source_task, "validation", "en", dev_ex, labels=labels, train_mode=False)
@@ -258,10 +298,12 @@ def run_target(cfg) -> dict:
                           max_grad_norm=cfg["max_grad_norm"], grad_accum=cfg["target_grad_accum"],
                           seed=cfg["seed"], eval_fn=dev_score, eval_every=cfg["eval_every"],
                           patience=cfg["early_stopping_patience"], checkpoint=d / "checkpoint.pt",
-                          checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info)
+                          checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info, **_speed_options(cfg))
+        eval_tokens += len(stats["dev_history"]) * costs.feature_tokens(dev_feats)
         eval_started = time.perf_counter()
         for lang in langs:
             feats = _features(cfg, tokenizer, name, "test", lang, test_sets[lang], labels=labels, train_mode=False)
+            eval_tokens += costs.feature_tokens(feats)
             per_language[lang], preds = evaluate_task(cfg, model, tokenizer, name, test_sets[lang], feats,
                                                       labels, lang, device)
             metrics.write_xtreme_predictions(name, lang, preds, d / "predictions")
@@ -283,6 +325,7 @@ def run_target(cfg) -> dict:
         "eval_examples_per_s": n_eval / eval_seconds if eval_seconds else None,
         "wall_seconds": time.perf_counter() - started,
         "notes": _notes(cfg, [(tasks.train_task(name), "train"), (name, "test")]),
+        "cost": _ledger(meter, encoder if stats is None else model, stats, eval_tokens),
     }
     (d / "checkpoint.pt").unlink(missing_ok=True)
     return runs.finish(d, result, device=device)

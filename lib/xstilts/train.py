@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
-from xstilts import encode
+from xstilts import encode, precision as amp
 
 
 class TaskStream:
@@ -78,6 +78,12 @@ def freeze_word_embeddings(model: nn.Module) -> None:
     model.get_input_embeddings().weight.requires_grad_(False)
 
 
+def enable_gradient_checkpointing(model: nn.Module) -> None:
+    """Recompute activations in the backward pass: less memory for ~30% more compute. The
+    non-reentrant variant replays dropout's RNG state, so the gradients are the same."""
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -89,11 +95,19 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
         learning_rate: float, weight_decay: float = 0.01, adam_epsilon: float = 1e-8,
         warmup_ratio: float = 0.1, max_grad_norm: float = 1.0, grad_accum: int = 1,
         sampling: str = "uniform", seed: int = 0, eval_fn=None, eval_every: int = 0, patience: int = 0,
-        checkpoint: Path | None = None, checkpoint_every: int = 0, device: str = "cpu", log=print) -> dict:
+        checkpoint: Path | None = None, checkpoint_every: int = 0, device: str = "cpu", precision: str = "fp32",
+        compile_model: bool = False, log=print) -> dict:
     """Train `models` (task name -> model, possibly sharing an encoder) for `total_steps` optimiser
     steps; each step draws its task (uniformly or in proportion to dataset size) and accumulates
-    `grad_accum` batches of it. Returns training statistics."""
+    `grad_accum` batches of it. `precision` (precision.py) sets autocast and fp16 loss scaling;
+    `compile_model` runs the training forward through `torch.compile` (the modules, their state and
+    checkpoints are the uncompiled ones). Returns training statistics."""
     holder = nn.ModuleDict(models)
+    amp.check(precision, device)
+    amp.configure(precision, device)
+    scaler = amp.grad_scaler(precision, device)
+    # dynamic=True: batches are padded per batch, so every length would otherwise recompile
+    forward = {n: torch.compile(m, dynamic=True) for n, m in models.items()} if compile_model else models
     optimizer = make_optimizer(models, learning_rate=learning_rate, weight_decay=weight_decay,
                                adam_epsilon=adam_epsilon)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total_steps), total_steps)
@@ -115,22 +129,31 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
         step, best, best_state, bad_evals, history = (state["step"], state["best"], state["best_state"],
                                                        state["bad_evals"], state["history"])
         examples, tokens = state.get("examples", 0), state.get("tokens", 0)
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
         log(f"resumed from step {step}")
     clipped = [p for _, p in unique_parameters(models)]
     holder.train()
     started = time.perf_counter()
     while step < total_steps:
         name = picker.choices(names, weights)[0]
-        model = models[name]
+        model = forward[name]
         for _ in range(grad_accum):
             batch = {k: v.to(device) for k, v in streams[name].next().items()}
-            loss = model(**batch).loss / grad_accum
-            loss.backward()
+            with amp.autocast(precision, device):
+                loss = model(**batch).loss / grad_accum
+            (scaler.scale(loss) if scaler is not None else loss).backward()
             examples += batch["input_ids"].size(0)
             tokens += int(batch["attention_mask"].sum())
+        if scaler is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
         if max_grad_norm:
             torch.nn.utils.clip_grad_norm_(clipped, max_grad_norm)
-        optimizer.step()
+        if scaler is not None:
+            scaler.step(optimizer)  # skipped when a gradient overflowed
+            scaler.update()
+        else:
+            optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
@@ -158,7 +181,8 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
                 "scheduler": scheduler.state_dict(), "streams": {n: streams[n].state() for n in names},
                 "picker": picker.getstate(), "torch_rng": torch.get_rng_state(), "step": step, "best": best,
                 "best_state": best_state, "bad_evals": bad_evals, "history": history,
-                "examples": examples, "tokens": tokens})
+                "examples": examples, "tokens": tokens,
+                **({"scaler": scaler.state_dict()} if scaler is not None else {})})
     seconds = time.perf_counter() - started
     if best_state is not None:
         holder.load_state_dict(best_state)
@@ -166,7 +190,8 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
     return {"steps": step, "best_dev": None if best == -math.inf else best, "dev_history": history,
             "train_seconds": seconds, "train_examples": examples,
             "train_examples_per_s": examples / seconds if seconds else None,
-            "train_tokens_per_s": tokens / seconds if seconds else None}
+            "train_tokens_per_s": tokens / seconds if seconds else None,
+            "train_tokens": tokens}
 
 
 # ------------------------------------------------------------------------------------------ MLM
@@ -192,7 +217,8 @@ def mlm_collate(tokenizer, probability: float, generator: torch.Generator):
 
 def train_mlm(model, tokenizer, texts: list[str], *, steps: int, batch_size: int, learning_rate: float,
               max_length: int, seed: int = 0, probability: float = 0.15, checkpoint: Path | None = None,
-              checkpoint_every: int = 0, device: str = "cpu", freeze_embeddings: bool = False, log=print) -> dict:
+              checkpoint_every: int = 0, device: str = "cpu", freeze_embeddings: bool = False, precision: str = "fp32",
+              compile_model: bool = False, log=print) -> dict:
     torch.manual_seed(seed)
     features = encode.encode_text([{"text": t} for t in texts], tokenizer, max_length=max_length)
     generator = torch.Generator().manual_seed(seed)
@@ -202,4 +228,5 @@ def train_mlm(model, tokenizer, texts: list[str], *, steps: int, batch_size: int
         # the MLM decoder is tied to the word embeddings; freezing them freezes the decoder matrix too
         freeze_word_embeddings(model)
     return fit({"mlm": model}, {"mlm": stream}, total_steps=steps, learning_rate=learning_rate,
-               seed=seed, checkpoint=checkpoint, checkpoint_every=checkpoint_every, device=device, log=log)
+               seed=seed, checkpoint=checkpoint, checkpoint_every=checkpoint_every, device=device,
+               precision=precision, compile_model=compile_model, log=log)
