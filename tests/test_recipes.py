@@ -125,3 +125,13 @@ def test_smoke_and_offline_runs_keep_their_hashes_and_parameters():
             assert {k: v for k, v in new["params"].items() if k in old["params"]} == old["params"], key
             assert {k: new["params"][k] for k in set(new["params"]) - set(old["params"])} == \
                    {k: v for k, v in new_keys.items() if k in new["params"]}, key
+
+
+def test_jobs_are_offline_by_default_at_smoke_and_offline_scale_never_at_full():
+    for scale in ("smoke", "offline"):
+        env = workflow.offline_env(scale, {})
+        assert env == {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+        assert workflow.offline_env(scale, {"HF_HUB_OFFLINE": "0"})["HF_HUB_OFFLINE"] == "0"  # the user decides
+    assert workflow.offline_env("full", {}) == {}
+    makefile = (P.REPO_ROOT / "Makefile").read_text()
+    assert "\nexport HF_HUB_OFFLINE" not in makefile and "\nexport HF_DATASETS_OFFLINE" not in makefile

@@ -3,6 +3,8 @@
   xstilts tasks                               the task registry as a table
   xstilts run GRID [GRID ...] --scale S       run experiment grids (Snakemake + papermill)
   xstilts check GRID [GRID ...] --scale S     validate grids without running anything
+  xstilts plan GRID [GRID ...] --scale S      every run as a JSON line (effective hyperparameters,
+                                              estimated device-hours), then a summary; a dry run
   xstilts verify RUN [RUN ...]                rerun committed runs in a scratch folder, compare metrics
   xstilts verify --scale S --sample N         the same for N runs drawn from runs/<S>/target
   xstilts smoke-model                         build (or find) the smoke-scale model
@@ -65,6 +67,12 @@ def _verify(args) -> int:
     return 1 if bad else 0
 
 
+def _plan(args) -> int:
+    from xstilts import estimate
+
+    return estimate.main(args.grids, args.scale, args.runs_dir, mfu=args.mfu, peak_tflops=args.peak_tflops)
+
+
 def _smoke_model(args) -> int:
     from xstilts import models
 
@@ -80,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--role", choices=["intermediate", "target", "mlm"])
     p.add_argument("--width", type=int, default=60, help="column width")
     p.set_defaults(func=_tasks)
-    for name, func, help_ in (("run", _run, "run experiment grids"), ("check", _check, "validate grids")):
+    for name, func, help_ in (("run", _run, "run experiment grids"), ("check", _check, "validate grids"),
+                              ("plan", _plan, "list every run with its hyperparameters and estimated device-hours")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("grids", nargs="+", help="params/experiments/NAME.yaml (or just NAME)")
         p.add_argument("--scale", default="smoke", choices=["smoke", "offline", "full"])
@@ -89,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--cores", type=int, default=2)
             p.add_argument("--profile", default=None, help="a Snakemake profile, e.g. profiles/slurm")
             p.add_argument("--dry-run", action="store_true")
+        if name == "plan":
+            p.add_argument("--mfu", type=float, default=0.10,
+                           help="assumed model-FLOPs utilisation where no run was measured (default 0.10)")
+            p.add_argument("--peak-tflops", type=float, default=None,
+                           help="device peak where no run was measured (default: H100 SXM, 989 bf16 / 67 fp32)")
         p.set_defaults(func=func)
     p = sub.add_parser("verify", help="rerun committed runs and compare every metric")
     p.add_argument("runs", nargs="*", help="run folders, e.g. runs/smoke/target/<run>")
