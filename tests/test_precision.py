@@ -79,7 +79,7 @@ def test_gradient_checkpointing_gives_the_same_training():
     models_, streams = _tiny_setup()
     encoder = next(m for m in models_["cls"].modules() if hasattr(m, "activation_checkpointing_enable"))
     train.enable_gradient_checkpointing(encoder)
-    assert encoder.is_gradient_checkpointing
+    assert encoder.is_activation_checkpointing
     train.fit(models_, streams, total_steps=6, learning_rate=1e-3, seed=0, log=lambda *_: None)
     assert torch.allclose(_weights(plain), _weights(models_), atol=1e-6)
 
