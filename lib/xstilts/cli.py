@@ -5,6 +5,8 @@
   xstilts check GRID [GRID ...] --scale S     validate grids without running anything
   xstilts plan GRID [GRID ...] --scale S      every run as a JSON line (effective hyperparameters,
                                               estimated device-hours), then a summary; a dry run
+  xstilts status GRID [GRID ...] --scale S    each run: done / running / interrupted / failed / missing
+  xstilts results GRID [GRID ...] --scale S   one row per (run, language, metric) [--format csv|markdown|json]
   xstilts verify RUN [RUN ...]                rerun committed runs in a scratch folder, compare metrics
   xstilts verify --scale S --sample N         the same for N runs drawn from runs/<S>/target
   xstilts smoke-model                         build (or find) the smoke-scale model
@@ -13,19 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _tasks(args) -> int:
-    from xstilts import tasks
+    from xstilts import task_table
 
-    table = tasks.registry_table()
-    if args.role:
-        table = table[table["role"] == args.role]
-    import pandas as pd
-
-    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
-                           "display.max_colwidth", args.width):
-        print(table.to_string(index=False))
+    print(task_table.render(role=args.role, details=args.details, fmt=args.format, wide=args.wide))
     return 0
 
 
@@ -41,6 +37,36 @@ def _check(args) -> int:
 
     the_plan = workflow.plan(args.grids, args.scale, args.runs_dir)
     print(f"OK: {len(the_plan['jobs'])} runs, analyses: {', '.join(the_plan['analyses']) or '-'}")
+    return 0
+
+
+def _status(args) -> int:
+    from xstilts import status
+
+    state = status.grid_status(args.grids, args.scale, args.runs_dir, stale_minutes=args.stale_minutes)
+    if args.format == "json":
+        import json
+
+        print(json.dumps(state, indent=1))
+    else:
+        print(status.format_status(state, only_pending=args.pending))
+    return 0
+
+
+def _results(args) -> int:
+    from xstilts import results_table, workflow
+
+    the_plan = workflow.plan(args.grids, args.scale, args.runs_dir)
+    targets = [Path(rel).name for rel, job in the_plan["jobs"].items() if job["phase"] == "target"]
+    table = results_table.tidy(args.scale, the_plan["runs_root"], run_names=targets)
+    if args.headline:
+        table = table[table["headline"]]
+    missing = len(set(targets) - set(table["run"]))
+    if missing:
+        where = f" --runs-dir {args.runs_dir}" if args.runs_dir else ""
+        print(f"xstilts: {missing} of {len(targets)} target runs have no result yet "
+              f"(`xstilts status {' '.join(args.grids)} --scale {args.scale}{where}`)", file=sys.stderr)
+    print(results_table.render(table, args.format), end="")
     return 0
 
 
@@ -86,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("tasks", help="print the task registry")
     p.add_argument("--role", choices=["intermediate", "target", "mlm"])
-    p.add_argument("--width", type=int, default=60, help="column width")
+    p.add_argument("--details", action="store_true", help="one block per task: every split's files and substitute sentence")
+    p.add_argument("--wide", action="store_true", help="every column unwrapped, whatever the terminal's width")
+    p.add_argument("--format", choices=["text", "markdown"], default="text")
     p.set_defaults(func=_tasks)
     for name, func, help_ in (("run", _run, "run experiment grids"), ("check", _check, "validate grids"),
                               ("plan", _plan, "list every run with its hyperparameters and estimated device-hours")):
@@ -103,6 +131,21 @@ def main(argv: list[str] | None = None) -> int:
                            help="assumed model-FLOPs utilisation where no run was measured (default 0.10)")
             p.add_argument("--peak-tflops", type=float, default=None,
                            help="device peak where no run was measured (default: H100 SXM, 989 bf16 / 67 fp32)")
+        p.set_defaults(func=func)
+    for name, func, help_ in (("status", _status, "where each run of the grids stands"),
+                              ("results", _results, "the results of the grids' target runs as one tidy table")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("grids", nargs="+", help="params/experiments/NAME.yaml (or just NAME)")
+        p.add_argument("--scale", default="smoke", choices=["smoke", "offline", "full"])
+        p.add_argument("--runs-dir", default=None, help="default: $XSTILTS_RUNS or ./runs")
+        if name == "status":
+            p.add_argument("--pending", action="store_true", help="list only the runs that are not done")
+            p.add_argument("--stale-minutes", type=float, default=60,
+                           help="a started run unchanged for longer counts as interrupted (default 60)")
+            p.add_argument("--format", choices=["text", "json"], default="text")
+        else:
+            p.add_argument("--format", choices=["text", "csv", "markdown", "json"], default="text")
+            p.add_argument("--headline", action="store_true", help="only each task's headline metric")
         p.set_defaults(func=func)
     p = sub.add_parser("verify", help="rerun committed runs and compare every metric")
     p.add_argument("runs", nargs="*", help="run folders, e.g. runs/smoke/target/<run>")
