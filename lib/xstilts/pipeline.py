@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xstilts import costs, data, encode, evaluate, metrics, models, precision, runs, tasks, train
+from xstilts import costs, data, distributed, encode, evaluate, metrics, models, precision, runs, tasks, train
 
 log = logging.getLogger("xstilts")
 
@@ -35,12 +35,20 @@ def device_of(cfg) -> str:
     else:
         device = cfg["device"]
     precision.check(cfg["precision"], device)  # before any model is built
-    return device
+    return distributed.local_device(device)
 
 
 def _speed_options(cfg) -> dict:
     """fit() arguments of the execution options (precision is also part of the run's hash)."""
     return {"precision": cfg["precision"], "compile_model": cfg["torch_compile"]}
+
+
+def _result_of_main_process(d: Path) -> dict | None:
+    """In a multi-process run, the other processes stop after training and return process 0's result."""
+    if distributed.is_main():
+        return None
+    distributed.await_result(d / runs.RESULT)
+    return runs.finished(d)
 
 
 def _ledger(meter, model, stats, eval_tokens=0) -> dict:
@@ -52,7 +60,8 @@ def log_to(run_dir: Path) -> None:
     """Progress goes to <run>/log.txt (notebook outputs stay clean and comparable)."""
     for h in list(log.handlers):
         log.removeHandler(h)
-    handler = logging.FileHandler(run_dir / "log.txt")
+    rank = distributed.world()[0]  # several processes of one run (distributed.py): one log each
+    handler = logging.FileHandler(run_dir / ("log.txt" if rank == 0 else f"log.rank{rank}.txt"))
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -155,6 +164,8 @@ def run_mlm(cfg) -> dict:
                             probability=cfg["mlm_probability"], checkpoint=d / "checkpoint.pt",
                             checkpoint_every=cfg["checkpoint_every"], device=device,
                             freeze_embeddings=cfg["freeze_embeddings"], log=log.info, **_speed_options(cfg))
+    if (done := _result_of_main_process(d)):
+        return _absolute(done, d)
     _save(model, tokenizer, d / "model")
     result = {"phase": "mlm", "model": cfg["model"], "mlm_steps": cfg["mlm_steps"], "languages": langs,
               "texts": len(texts), "checkpoint": "model", "train": stats, "cost": _ledger(meter, model, stats),
@@ -224,6 +235,8 @@ def run_intermediate(cfg) -> dict:
                       seed=cfg["seed"], eval_fn=dev_score, eval_every=cfg["eval_every"],
                       patience=cfg["early_stopping_patience"], checkpoint=d / "checkpoint.pt",
                       checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info, **_speed_options(cfg))
+    if (done := _result_of_main_process(d)):
+        return _absolute(done, d)
     dev_final = {n: evaluate_task(cfg, heads[n], tokenizer, n, *dev[n], "en", device)[0] for n in heads}
     _save(encoder, tokenizer, d / "encoder")
     # every evaluation (each of dev_history, and the final one) scores every task's dev set
@@ -262,6 +275,8 @@ def run_target(cfg) -> dict:
     if task["format"] == "retrieval":
         layer = cfg["retrieval_layer"] if cfg["retrieval_layer"] >= 0 else encoder.config.num_hidden_layers // 2
         eval_started = time.perf_counter()
+        if (done := _result_of_main_process(d)):  # no training to share: process 0 evaluates alone
+            return done
         retrieval_length = cfg["max_length_retrieval"] if cfg["max_length_retrieval"] > 0 else cfg["max_length"]
         for lang in langs:
             texts = [t for e in test_sets[lang] for t in (e["source"], e["target"]) if t]
@@ -299,6 +314,8 @@ def run_target(cfg) -> dict:
                           seed=cfg["seed"], eval_fn=dev_score, eval_every=cfg["eval_every"],
                           patience=cfg["early_stopping_patience"], checkpoint=d / "checkpoint.pt",
                           checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info, **_speed_options(cfg))
+        if (done := _result_of_main_process(d)):
+            return done
         eval_tokens += len(stats["dev_history"]) * costs.feature_tokens(dev_feats)
         eval_started = time.perf_counter()
         for lang in langs:

@@ -7,6 +7,7 @@ loop is ~2x faster than Trainer's defaults on CPU (benchmarks/bench_train.py).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
-from xstilts import encode, precision as amp
+from xstilts import distributed, encode, precision as amp
 
 
 class TaskStream:
@@ -108,6 +109,11 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
     scaler = amp.grad_scaler(precision, device)
     # dynamic=True: batches are padded per batch, so every length would otherwise recompile
     forward = {n: torch.compile(m, dynamic=True) for n, m in models.items()} if compile_model else models
+    rank, world = distributed.world()
+    if grad_accum % world:
+        raise ValueError(f"grad_accum {grad_accum} must be a multiple of the {world} processes of this run.")
+    ddp = distributed.wrap(holder, device) if world > 1 else None
+    local_accum = grad_accum // world  # micro-batches per process and step
     optimizer = make_optimizer(models, learning_rate=learning_rate, weight_decay=weight_decay,
                                adam_epsilon=adam_epsilon)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total_steps), total_steps)
@@ -138,10 +144,15 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
     while step < total_steps:
         name = picker.choices(names, weights)[0]
         model = forward[name]
-        for _ in range(grad_accum):
-            batch = {k: v.to(device) for k, v in streams[name].next().items()}
-            with amp.autocast(precision, device):
-                loss = model(**batch).loss / grad_accum
+        for micro in range(grad_accum):
+            batch = streams[name].next()  # every process draws every batch: the streams stay in step
+            if micro % world != rank:
+                continue
+            batch = {k: v.to(device) for k, v in batch.items()}
+            # DDP all-reduces the gradients on a process's last micro-batch of the step only
+            sync = ddp is None or micro + world >= grad_accum
+            with contextlib.nullcontext() if sync else ddp.no_sync(), amp.autocast(precision, device):
+                loss = (model(**batch) if ddp is None else ddp(name, batch)).loss / local_accum
             (scaler.scale(loss) if scaler is not None else loss).backward()
             examples += batch["input_ids"].size(0)
             tokens += int(batch["attention_mask"].sum())
@@ -158,12 +169,14 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
         optimizer.zero_grad(set_to_none=True)
         step += 1
         if step % max(1, total_steps // 20) == 0:
-            log(f"step {step}/{total_steps} loss {loss.item() * grad_accum:.4f} "
+            log(f"step {step}/{total_steps} loss {loss.item() * local_accum:.4f} "
                 f"{examples / (time.perf_counter() - started):.1f} examples/s")
         if eval_fn and eval_every and (step % eval_every == 0 or step == total_steps):
             holder.eval()
             with torch.no_grad():
-                score = eval_fn()
+                score = eval_fn() if rank == 0 else None
+            if world > 1:
+                score = distributed.broadcast(score)
             holder.train()
             history.append({"step": step, "dev": score})
             log(f"step {step}: dev {score:.2f}")
@@ -175,7 +188,7 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
                 if patience and bad_evals >= patience:
                     log(f"early stop at step {step}: no dev improvement in {patience} evaluations")
                     break
-        if checkpoint and checkpoint_every and step % checkpoint_every == 0 and step < total_steps:
+        if checkpoint and checkpoint_every and step % checkpoint_every == 0 and step < total_steps and rank == 0:
             _save_checkpoint(checkpoint, {
                 "model": holder.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "streams": {n: streams[n].state() for n in names},
@@ -184,6 +197,8 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
                 "examples": examples, "tokens": tokens,
                 **({"scaler": scaler.state_dict()} if scaler is not None else {})})
     seconds = time.perf_counter() - started
+    if world > 1:
+        examples, tokens = distributed.total(examples), distributed.total(tokens)
     if best_state is not None:
         holder.load_state_dict(best_state)
     holder.eval()

@@ -186,7 +186,11 @@ def main(argv: list[str] | None = None) -> None:
     args = cli.parse_args(argv)
     parameters = P.read_yaml(args.parameters_file) if args.parameters_file else {}
     parameters.update({key: yaml.safe_load(value) for key, value in args.parameter})  # as papermill -p
-    execute_notebook(args.notebook, args.output, parameters)
+    output = args.output
+    rank = int(os.environ.get("RANK", "0"))
+    if rank:  # `accelerate launch` runs this once per GPU (distributed.py): process 0's notebook is the log
+        output = str(Path(output).with_suffix(f".rank{rank}.ipynb"))
+    execute_notebook(args.notebook, output, parameters)
 
 
 if __name__ == "__main__":
