@@ -2,6 +2,7 @@
 
   xstilts tasks                               the task registry as a table
   xstilts run GRID [GRID ...] --scale S       run experiment grids (Snakemake + papermill)
+      [--profile profiles/slurm] [-- SNAKEMAKE_ARGS]   extra arguments after `--` go to Snakemake
   xstilts check GRID [GRID ...] --scale S     validate grids without running anything
   xstilts plan GRID [GRID ...] --scale S      every run as a JSON line (effective hyperparameters,
                                               estimated device-hours), then a summary; a dry run
@@ -29,7 +30,7 @@ def _run(args) -> int:
     from xstilts import workflow
 
     return workflow.run(args.grids, args.scale, cores=args.cores, runs_dir=args.runs_dir, profile=args.profile,
-                        dry_run=args.dry_run)
+                        dry_run=args.dry_run, extra=args.snakemake_args)
 
 
 def _check(args) -> int:
@@ -156,7 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_verify)
     p = sub.add_parser("smoke-model", help="build the smoke-scale model (cached)")
     p.set_defaults(func=_smoke_model)
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # `xstilts run ... -- --slurm-status-command squeue`: what follows `--` goes to Snakemake as is
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.snakemake_args = argv[cut + 1:]
+    if args.snakemake_args and args.command != "run":
+        parser.error("arguments after `--` are passed to Snakemake, so only `xstilts run` accepts them")
     from xstilts.params import ParamsError
     from xstilts.data import DataMissingError
 
