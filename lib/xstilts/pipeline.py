@@ -112,7 +112,7 @@ def _labels(task_name, train_examples):
 def _notes(cfg, task_splits) -> list[str]:
     notes = []
     for task, split in task_splits:
-        note = data.source_note(task, split, cfg["source"])
+        note = data.source_note(task, split, cfg["source"], cfg["data_dir"] or None)
         entry = f"{task}/{split}: {note}"
         if note and entry not in notes:
             notes.append(entry)
@@ -283,9 +283,10 @@ def run_target(cfg) -> dict:
             eval_tokens += costs.feature_tokens(encode.encode_text([{"text": t} for t in texts], tokenizer,
                                                                    max_length=retrieval_length))
             with precision.autocast(cfg["precision"], device):
-                per_language[lang] = evaluate.retrieval_scores(
+                per_language[lang], preds = evaluate.retrieval_predict(
                     encoder, tokenizer, test_sets[lang], metric=task["metric"], layer=layer,
                     batch_size=cfg["eval_batch_size"], device=device, max_length=retrieval_length)
+            metrics.write_xtreme_predictions(name, lang, preds, d / "predictions")
     else:
         source_task = tasks.train_task(name)
         train_ex = _examples(cfg, source_task, "train", "en", cfg["max_train_examples"])
