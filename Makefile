@@ -6,9 +6,11 @@ PY := $(VENV)/bin/python
 SCALE ?= smoke
 GRIDS ?= $(sort $(wildcard params/experiments/*.yaml))
 CORES ?= 2
-# HF libraries must never try the network in tests or smoke runs
-export HF_HUB_OFFLINE ?= 1
-export HF_DATASETS_OFFLINE ?= 1
+# HF libraries never try the network at the smoke and offline scales: `xstilts run` sets
+# HF_HUB_OFFLINE / HF_DATASETS_OFFLINE for its jobs by scale (workflow.offline_env), never for full,
+# so `make run SCALE=full` downloads from the Hub. Tests and nbval run offline too:
+smoke unit nbval benchmark: export HF_HUB_OFFLINE ?= 1
+smoke unit nbval benchmark: export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONHASHSEED := 0
 

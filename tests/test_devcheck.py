@@ -1,4 +1,4 @@
-"""Did a phase learn (devcheck), choosing recipes from the sweep (recipes), the cost model (cost),
+"""Did a phase learn (devcheck), choosing recipes from the sweep (recipe_sweep), the cost model (cost),
 and the parameters behind them (head learning rate, extra target steps, token budgets, truncation)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import types
 import pytest
 import torch
 
-from xstilts import cost, devcheck, params, recipes, runs, train
+from xstilts import cost, devcheck, params, recipe_sweep, runs, train
 
 
 def test_classification_fails_at_the_majority_share_and_when_it_predicts_one_class():
@@ -73,17 +73,17 @@ def test_recipe_rule_picks_the_best_passing_run_ties_to_the_lower_learning_rate(
         return ({"learning_rate": lr, "head_learning_rate": head},
                 {"dev_check": {"ud_parse": {"score": score, "failed": failed}}})
 
-    chosen = recipes.choose([run(1e-4, 1e-3, 70.2), run(3e-5, 1e-3, 70.0), run(3e-5, 0.0, 90.0, failed=True),
+    chosen = recipe_sweep.choose([run(1e-4, 1e-3, 70.2), run(3e-5, 1e-3, 70.0), run(3e-5, 0.0, 90.0, failed=True),
                              run(1e-4, 0.0, 40.0)])
     assert chosen["ud_parse"]["params"] == {"learning_rate": 3e-5, "head_learning_rate": 1e-3}
     assert chosen["ud_parse"]["failed"] == 1 and chosen["ud_parse"]["runs"] == 4
-    assert recipes.choose([run(1e-4, 0.0, 10.0, failed=True)])["ud_parse"]["params"] is None
+    assert recipe_sweep.choose([run(1e-4, 0.0, 10.0, failed=True)])["ud_parse"]["params"] is None
 
 
 def test_new_keys_at_their_neutral_value_keep_every_run_hash():
     cfg = params.resolve({}, scale="smoke")
     for phase in ("intermediate", "target"):
-        assert not set(params.NEUTRAL) & set(params.phase_params(cfg, phase))
+        assert not set(params.HASHED_UNLESS) & set(params.phase_params(cfg, phase))
     control = params.resolve({"extra_target_steps": 250}, scale="smoke")
     assert runs.run_id(control, "target") != runs.run_id(cfg, "target")
 

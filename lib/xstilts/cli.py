@@ -5,6 +5,8 @@
       [--profile profiles/slurm] [-- SNAKEMAKE_ARGS]   extra arguments after `--` go to Snakemake
   xstilts check GRID [GRID ...] --scale S     validate grids without running anything
   xstilts audit GRID [GRID ...] --scale S     data overlap between each run's training and other splits
+  xstilts plan GRID [GRID ...] --scale S      every run as a JSON line (effective hyperparameters,
+                                              estimated device-hours), then a summary; a dry run
   xstilts status GRID [GRID ...] --scale S    each run: done / running / interrupted / failed / missing
   xstilts results GRID [GRID ...] --scale S   one row per (run, language, metric) [--format csv|markdown|json]
   xstilts verify RUN [RUN ...]                rerun committed runs in a scratch folder, compare metrics
@@ -101,6 +103,12 @@ def _verify(args) -> int:
     return 1 if bad else 0
 
 
+def _plan(args) -> int:
+    from xstilts import estimate
+
+    return estimate.main(args.grids, args.scale, args.runs_dir, mfu=args.mfu, peak_tflops=args.peak_tflops)
+
+
 def _smoke_model(args) -> int:
     from xstilts import models
 
@@ -138,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=["text", "markdown"], default="text")
     p.set_defaults(func=_tasks)
     for name, func, help_ in (("run", _run, "run experiment grids"), ("check", _check, "validate grids"),
-                              ("audit", _audit, "audit the data each run reads for overlaps")):
+                              ("audit", _audit, "audit the data each run reads for overlaps"),
+                              ("plan", _plan, "list every run with its hyperparameters and estimated device-hours")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("grids", nargs="+", help="params/experiments/NAME.yaml (or just NAME)")
         p.add_argument("--scale", default="smoke", choices=["smoke", "offline", "full"])
@@ -147,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--cores", type=int, default=2)
             p.add_argument("--profile", default=None, help="a Snakemake profile, e.g. profiles/slurm")
             p.add_argument("--dry-run", action="store_true")
+        if name == "plan":
+            p.add_argument("--mfu", type=float, default=0.10,
+                           help="assumed model-FLOPs utilisation where no run was measured (default 0.10)")
+            p.add_argument("--peak-tflops", type=float, default=None,
+                           help="device peak where no run was measured (default: H100 SXM, 989 bf16 / 67 fp32)")
         p.set_defaults(func=func)
     for name, func, help_ in (("status", _status, "where each run of the grids stands"),
                               ("results", _results, "the results of the grids' target runs as one tidy table")):

@@ -73,19 +73,64 @@ def _first_subwords(enc, i, n_words):
     return first
 
 
-def encode_tagging(examples, tokenizer, *, labels, max_length, **_):
+def _tag_feature(input_ids, first, tags, index, **extra):
+    labels = [IGNORE] * len(input_ids)
+    for w, pos in enumerate(first):
+        if pos >= 0:  # label only the first subword of each word, as XTREME does
+            labels[pos] = index.get(tags[w], IGNORE)
+    return {"input_ids": input_ids, "labels": labels, "first": first, **extra}
+
+
+def tagging_windows(words, tokenizer, *, max_length, doc_stride):
+    """Overlapping windows over a sentence too long for `max_length` subwords.
+
+    Returns (input_ids, first) per window, where `first[w]` is the position that scores word w in
+    that window, or -1: every word is scored in exactly one window, the one where its first
+    subword has the most context on its shorter side (HF's SQuAD `_check_is_max_context` rule).
+    Windows overlap by `doc_stride` subwords (at most half a window), like XTREME's/HF's stride."""
+    whole = tokenizer([words], is_split_into_words=True)
+    ids, word_ids = whole["input_ids"][0], whole.word_ids(0)
+    lead = next(k for k, w in enumerate(word_ids) if w is not None)  # <s> (the model's special tokens)
+    trail = next(k for k, w in enumerate(reversed(word_ids)) if w is not None)  # </s>
+    prefix, content, suffix = ids[:lead], ids[lead:len(ids) - trail], ids[len(ids) - trail:]
+    position = [p - lead if p >= 0 else -1 for p in _first_subwords(whole, 0, len(words))]  # in `content`
+    budget = max_length - lead - trail
+    overlap = min(doc_stride, budget // 2)
+    spans, start = [], 0
+    while True:
+        end = min(start + budget, len(content))
+        spans.append((start, end))
+        if end == len(content):
+            break
+        start = end - overlap
+
+    def context(p, span):
+        return min(p - span[0], span[1] - 1 - p) + 0.01 * (span[1] - span[0])
+
+    home = [max((k for k, sp in enumerate(spans) if sp[0] <= p < sp[1]), key=lambda k: context(p, spans[k]))
+            if p >= 0 else -1 for p in position]
+    return [(prefix + content[s:e] + suffix, [p - s + lead if home[w] == k else -1 for w, p in enumerate(position)])
+            for k, (s, e) in enumerate(spans)]
+
+
+def encode_tagging(examples, tokenizer, *, labels, max_length, doc_stride=128, long_sentences="truncate", **_):
+    """First-subword labels. A sentence longer than `max_length` subwords becomes several features,
+    numbered by `window` (0, 1, ...), when `long_sentences` is "window"; a sentence that fits gives
+    exactly the feature it gave before windowing existed."""
     enc = tokenizer([e["tokens"] for e in examples], is_split_into_words=True, truncation=True,
                     max_length=max_length)
     index = {label: i for i, label in enumerate(labels)}
     out = []
     for i, e in enumerate(examples):
         first = _first_subwords(enc, i, len(e["tokens"]))
-        tags = [IGNORE] * len(enc["input_ids"][i])
-        for w, pos in enumerate(first):
-            if pos >= 0:  # label only the first subword of each word, as XTREME does
-                tags[pos] = index.get(e["tags"][w], IGNORE)
-        out.append({"input_ids": enc["input_ids"][i], "labels": tags, "first": first})
+        if long_sentences == "window" and enc.encodings[i].overflowing:  # the sentence did not fit
+            for k, (ids, win_first) in enumerate(tagging_windows(e["tokens"], tokenizer, max_length=max_length,
+                                                                 doc_stride=doc_stride)):
+                out.append(_tag_feature(ids, win_first, e["tags"], index, window=k))
+        else:
+            out.append(_tag_feature(enc["input_ids"][i], first, e["tags"], index))
     return out
+
 
 
 def encode_parsing(examples, tokenizer, *, labels, max_length, **_):
@@ -144,9 +189,10 @@ ENCODERS = {
 }
 
 
-def encode(fmt, examples, tokenizer, *, labels=None, max_length=256, doc_stride=128, train=True):
+def encode(fmt, examples, tokenizer, *, labels=None, max_length=256, doc_stride=128, train=True,
+           long_sentences="truncate"):
     return ENCODERS[fmt](examples, tokenizer, labels=labels, max_length=max_length, doc_stride=doc_stride,
-                         train=train)
+                         train=train, long_sentences=long_sentences)
 
 
 def cached(key: tuple, build, cache_root: Path):

@@ -46,10 +46,22 @@ def predict_multiple_choice(model, examples, features, **kw):
 
 
 def predict_tagging(model, examples, features, *, labels, **kw):
+    """One tag per word. A long sentence's windows (features numbered by `window`, encode.py) each
+    score the words assigned to them, so every word is predicted once."""
+    groups = []
+    for f, l in zip(features, logits(model, features, **kw)):
+        if f.get("window", 0) == 0:
+            groups.append([])
+        groups[-1].append((f, l))
     preds = []
-    for e, f, l in zip(examples, features, logits(model, features, **kw)):
+    for e, group in zip(examples, groups):
         # a word truncated away gets the first label (O for NER): it is scored, as XTREME scores it
-        preds.append([labels[int(np.argmax(l[p]))] if p >= 0 and p < len(l) else labels[0] for p in f["first"]])
+        pred = [labels[0]] * len(group[0][0]["first"])
+        for f, l in group:
+            for w, p in enumerate(f["first"]):
+                if 0 <= p < len(l):
+                    pred[w] = labels[int(np.argmax(l[p]))]
+        preds.append(pred)
     return preds
 
 

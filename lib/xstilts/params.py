@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from xstilts import recipes
 from xstilts import tasks as task_registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,8 @@ SCHEMA: dict[str, tuple[type, tuple | None]] = {
     "freeze_embeddings": (bool, None),
     "max_length": (int, None),
     "max_length_qa": (int, None),
+    "max_length_retrieval": (int, None),
+    "long_sentences": (str, ("window", "truncate")),
     "doc_stride": (int, None),
     "max_train_examples": (int, None),
     "max_eval_examples": (int, None),
@@ -67,33 +70,39 @@ SCHEMA: dict[str, tuple[type, tuple | None]] = {
     "eval_batch_size": (int, None),
     "retrieval_layer": (int, None),
     "device": (str, ("auto", "cpu", "cuda")),
+    "precision": (str, ("fp32", "bf16", "fp16")),
+    "gradient_checkpointing": (bool, None),
+    "torch_compile": (bool, None),
     "threads": (int, None),
     "checkpoint_every": (int, None),
 }
 
 # Which keys define each phase's output (and so its run hash). A phase's run also depends on
 # everything its upstream phase depends on. Execution-only keys (threads, device, runs_dir,
-# checkpoint_every) never change results on purpose, so they are not part of any hash.
+# checkpoint_every, gradient_checkpointing, torch_compile) never change results on purpose, so they
+# are not part of any hash.
 PHASE_KEYS = {
     "mlm": ["scale", "model", "source", "seed", "mlm_steps", "mlm_languages", "mlm_batch_size",
             "mlm_learning_rate", "mlm_probability", "max_length", "freeze_embeddings", "mlm_head_warmup_steps",
-            "mlm_max_tokens"],
+            "mlm_max_tokens", "precision"],
     "intermediate": ["intermediate_tasks", "intermediate_languages", "multitask_sampling",
                      "intermediate_epochs", "intermediate_batch_size", "intermediate_grad_accum",
                      "learning_rate", "adam_epsilon", "weight_decay", "warmup_ratio", "max_grad_norm",
-                     "intermediate_max_steps", "intermediate_max_tokens", "head_learning_rate", "max_length", "max_length_qa", "doc_stride", "max_train_examples",
-                     "eval_every", "eval_examples", "early_stopping_patience"],
+                     "intermediate_max_steps", "intermediate_max_tokens", "head_learning_rate", "max_length",
+                     "max_length_qa", "doc_stride", "max_train_examples",
+                     "eval_every", "eval_examples", "early_stopping_patience", "long_sentences"],
     "target": ["target_task", "target_languages", "target_epochs", "target_batch_size",
                "target_grad_accum", "learning_rate", "adam_epsilon", "weight_decay", "warmup_ratio",
                "max_grad_norm", "target_max_steps", "extra_target_steps", "head_learning_rate", "max_length", "max_length_qa", "doc_stride",
                "max_train_examples", "max_eval_examples", "eval_every", "eval_examples",
-               "early_stopping_patience", "retrieval_layer"],
+               "early_stopping_patience", "retrieval_layer", "max_length_retrieval", "long_sentences"],
 }
+# Keys added after runs were committed: each enters a run's hash only when it differs from the value
+# that computes what the code did before the key existed, so every earlier run keeps its hash.
+HASHED_UNLESS = {"precision": "fp32", "max_length_retrieval": -1, "long_sentences": "truncate",
+                 "mlm_head_warmup_steps": 0, "mlm_max_tokens": 0, "intermediate_max_tokens": 0,
+                 "extra_target_steps": 0, "head_learning_rate": 0.0}
 PHASES = list(PHASE_KEYS)
-# keys added after runs were committed: at this value they change nothing, so they stay out of the
-# run hash (a run made before the key existed keeps its folder)
-NEUTRAL = {"mlm_head_warmup_steps": 0, "mlm_max_tokens": 0, "intermediate_max_tokens": 0,
-           "extra_target_steps": 0, "head_learning_rate": 0.0}
 UPSTREAM = {"mlm": None, "intermediate": "mlm", "target": "intermediate"}
 
 # names a notebook namespace always has that are not parameters
@@ -203,17 +212,27 @@ def _check_tasks_and_languages(cfg: dict) -> None:
 
 
 def resolve(values: dict | None = None, *, scale: str | None = None, where: str = "the given values") -> dict:
-    """Merge base < scale < values, validate everything, and derive `source`."""
+    """Merge base < scale < task recipes < values, validate everything, and derive `source`."""
     values = {k: v for k, v in (values or {}).items() if v is not None}
     _check_keys(values, where)
     scale = values.get("scale") or scale or "smoke"
     cfg = defaults(scale)
     _check_keys(cfg, f"the {scale} defaults")
+    target = values.get("target_task", cfg["target_task"])
+    intermediate = values.get("intermediate_tasks", cfg["intermediate_tasks"])
+    if isinstance(target, str) and isinstance(intermediate, list):  # else _check_types says what is wrong
+        try:
+            cfg.update(recipes.run_recipe(target, intermediate, scale, overridden=set(values)))
+        except recipes.RecipeError as err:
+            raise ParamsError(f"{err} (in {where})") from None
     cfg.update(values)
     missing = sorted(set(SCHEMA) - set(cfg))
     if missing:
         raise ParamsError(f"Parameter(s) {', '.join(missing)} have no value: add them to {PARAMS_DIR / 'base.yaml'}.")
     _check_types(cfg)
+    if cfg["precision"] == "fp16" and cfg["device"] == "cpu":
+        raise ParamsError("precision: fp16 needs a CUDA GPU (fp16 autocast with loss scaling); with device: cpu use "
+                          "precision: bf16 or fp32.")
     _check_model(cfg["model"])
     _check_tasks_and_languages(cfg)
     if cfg["source"] == "auto":
@@ -253,7 +272,7 @@ def phase_params(cfg: dict, phase: str) -> dict:
         for k in ("mlm_languages", "mlm_batch_size", "mlm_learning_rate", "mlm_probability", "mlm_head_warmup_steps",
                   "mlm_max_tokens"):
             out.pop(k, None)
-    for k, neutral in NEUTRAL.items():
-        if k in out and out[k] == neutral:
-            out.pop(k)
+    for k, legacy in HASHED_UNLESS.items():
+        if out.get(k, legacy) == legacy:
+            out.pop(k, None)
     return out

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xstilts import cost, data, devcheck, encode, evaluate, metrics, models, runs, tasks, train
+from xstilts import cost, costs, data, devcheck, distributed, encode, evaluate, metrics, models, precision, runs, tasks, train
 
 log = logging.getLogger("xstilts")
 
@@ -29,17 +29,39 @@ transformers.utils.logging.disable_progress_bar()
 # ------------------------------------------------------------------------------------ set-up
 def device_of(cfg) -> str:
     if cfg["device"] == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if cfg["device"] == "cuda" and not torch.cuda.is_available():
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif cfg["device"] == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device: cuda was asked for but torch sees no GPU; use device: auto or cpu.")
-    return cfg["device"]
+    else:
+        device = cfg["device"]
+    precision.check(cfg["precision"], device)  # before any model is built
+    return distributed.local_device(device)
+
+
+def _speed_options(cfg) -> dict:
+    """fit() arguments of the execution options (precision is also part of the run's hash)."""
+    return {"precision": cfg["precision"], "compile_model": cfg["torch_compile"]}
+
+
+def _result_of_main_process(d: Path) -> dict | None:
+    """In a multi-process run, the other processes stop after training and return process 0's result."""
+    if distributed.is_main():
+        return None
+    distributed.await_result(d / runs.RESULT)
+    return runs.finished(d)
+
+
+def _ledger(meter, model, stats, eval_tokens=0) -> dict:
+    return meter.ledger(parameters=costs.matmul_parameters(model), eval_tokens=eval_tokens,
+                        train_tokens=(stats or {}).get("train_tokens", 0))
 
 
 def log_to(run_dir: Path) -> None:
     """Progress goes to <run>/log.txt (notebook outputs stay clean and comparable)."""
     for h in list(log.handlers):
         log.removeHandler(h)
-    handler = logging.FileHandler(run_dir / "log.txt")
+    rank = distributed.world()[0]  # several processes of one run (distributed.py): one log each
+    handler = logging.FileHandler(run_dir / ("log.txt" if rank == 0 else f"log.rank{rank}.txt"))
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -64,8 +86,11 @@ def _features(cfg, tokenizer, task, split, lang, examples, *, labels, train_mode
     max_length = cfg["max_length_qa"] if fmt == "qa" else cfg["max_length"]
     key = (encode.VERSION, cfg["model"], cfg["source"], task, split, lang, len(examples), examples[:1] and str(examples[0])[:200],
            tuple(labels or ()), max_length, cfg["doc_stride"], train_mode)
+    if fmt == "tagging" and cfg["long_sentences"] != "truncate":  # truncated features keep their cache key
+        key += (cfg["long_sentences"],)
     return encode.cached(key, lambda: encode.encode(fmt, examples, tokenizer, labels=labels, max_length=max_length,
-                                                    doc_stride=cfg["doc_stride"], train=train_mode),
+                                                    doc_stride=cfg["doc_stride"], train=train_mode,
+                                                    long_sentences=cfg["long_sentences"]),
                          models.cache_dir())
 
 
@@ -98,12 +123,18 @@ def evaluate_task(cfg, model, tokenizer, task_name, examples, features, labels, 
     task = tasks.get_task(task_name)
     kw = dict(batch_size=cfg["eval_batch_size"], pad_id=tokenizer.pad_token_id, device=device)
     predictor = evaluate.PREDICTORS[task["format"]]
-    if task["format"] == "qa":
-        preds = predictor(model, examples, features, allow_null=task["metric"] == "squad_v2", **kw)
-    else:
-        preds = predictor(model, examples, features, labels=labels, **kw) if labels else \
-            predictor(model, examples, features, **kw)
+    with precision.autocast(cfg["precision"], device):
+        if task["format"] == "qa":
+            preds = predictor(model, examples, features, allow_null=task["metric"] == "squad_v2", **kw)
+        else:
+            preds = predictor(model, examples, features, labels=labels, **kw) if labels else \
+                predictor(model, examples, features, **kw)
     return evaluate.score(task, preds, examples, lang), preds
+
+
+def nn_modules(heads: dict):
+    """Several heads sharing one encoder as one module (its parameters counted once)."""
+    return torch.nn.ModuleDict(heads)
 
 
 # ------------------------------------------------------------------------------------ phase 1
@@ -126,7 +157,10 @@ def run_mlm(cfg) -> dict:
     d = runs.start(cfg, "mlm")
     log_to(d)
     tokenizer = models.load_tokenizer(base)
+    meter = costs.Meter(device)
     model = AutoModelForMaskedLM.from_pretrained(base).to(device)
+    if cfg["gradient_checkpointing"]:
+        train.enable_gradient_checkpointing(model)
     steps = cfg["mlm_steps"]
     if cfg["mlm_max_tokens"] > 0:  # a budget in tokens: as many steps as the text's mean length gives
         steps = token_budget_steps(cfg["mlm_max_tokens"], [len(f["input_ids"]) for f in encode.encode_text(
@@ -139,7 +173,9 @@ def run_mlm(cfg) -> dict:
                             checkpoint_every=cfg["checkpoint_every"], device=device,
                             freeze_embeddings=cfg["freeze_embeddings"], log=log.info,
                             head_warmup_steps=cfg["mlm_head_warmup_steps"],
-                            head_learning_rate=cfg["head_learning_rate"] or None)
+                            head_learning_rate=cfg["head_learning_rate"] or None, **_speed_options(cfg))
+    if (done := _result_of_main_process(d)):
+        return _absolute(done, d)
     masked = train.masked_token_accuracy(model, tokenizer, held_out, **measure)
     mlm_check = {"mlm_text": devcheck.masked_lm(masked)}
     _save(model, tokenizer, d / "model")
@@ -147,6 +183,7 @@ def run_mlm(cfg) -> dict:
               "texts": len(texts), "held_out_texts": len(held_out), "checkpoint": "model", "train": stats,
               "masked_lm": masked, "dev_check": mlm_check, **devcheck.summarise(mlm_check),
               "train_flops": cost.training_flops(model.config, stats["train_tokens"], mlm=True),
+              "cost": _ledger(meter, model, stats),
               "notes": _notes(cfg, [("mlm_text", "train")])}
     return _absolute(runs.finish(d, result, device=device), d)
 
@@ -186,9 +223,12 @@ def run_intermediate(cfg) -> dict:
         dev_sets[name] = _examples(cfg, name, "validation", "en", cfg["eval_examples"])
     d = runs.start(cfg, "intermediate")
     log_to(d)
+    meter = costs.Meter(device)
     encoder = models.load_encoder(upstream["checkpoint"]).to(device)
     if cfg["freeze_embeddings"]:
         train.freeze_word_embeddings(encoder)
+    if cfg["gradient_checkpointing"]:
+        train.enable_gradient_checkpointing(encoder)
     heads, streams, dev = {}, {}, {}
     for name in cfg["intermediate_tasks"]:
         task = tasks.get_task(name)
@@ -220,17 +260,22 @@ def run_intermediate(cfg) -> dict:
                       grad_accum=cfg["intermediate_grad_accum"], sampling=cfg["multitask_sampling"],
                       seed=cfg["seed"], eval_fn=dev_score, eval_every=cfg["eval_every"],
                       patience=cfg["early_stopping_patience"], checkpoint=d / "checkpoint.pt",
-                      checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info)
+                      checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info, **_speed_options(cfg))
+    if (done := _result_of_main_process(d)):
+        return _absolute(done, d)
     dev_eval = {n: evaluate_task(cfg, heads[n], tokenizer, n, *dev[n], "en", device) for n in heads}
     dev_final = {n: scores for n, (scores, _) in dev_eval.items()}
     # did each task learn? English dev vs its majority/chance baseline, one-sided test (devcheck.py)
     dev_check = {n: devcheck.check(tasks.get_task(n)["format"], dev[n][0], preds, train_sets[n])
                  for n, (_, preds) in dev_eval.items()}
     _save(encoder, tokenizer, d / "encoder")
+    # every evaluation (each of dev_history, and the final one) scores every task's dev set
+    dev_tokens = (len(stats["dev_history"]) + 1) * sum(costs.feature_tokens(v[1]) for v in dev.values())
     result = {"phase": "intermediate", "intermediate_tasks": cfg["intermediate_tasks"],
               "languages": cfg["intermediate_languages"], "checkpoint": "encoder", "train": stats,
               "dev": dev_final, "dev_check": dev_check, **devcheck.summarise(dev_check),
               "train_flops": cost.training_flops(encoder.config, stats["train_tokens"]),
+              "cost": _ledger(meter, nn_modules(heads), stats, dev_tokens),
               "train_examples": {n: len(v) for n, v in train_sets.items()},
               "notes": _notes(cfg, [(n, s) for n in cfg["intermediate_tasks"] for s in ("train", "validation")])}
     return _absolute(runs.finish(d, result, device=device), d)
@@ -254,16 +299,25 @@ def run_target(cfg) -> dict:
     test_sets = {lang: _examples(cfg, name, "test", lang, cfg["max_eval_examples"]) for lang in langs}
     d = runs.start(cfg, "target")
     log_to(d)
+    meter = costs.Meter(device)
     encoder = models.load_encoder(upstream["checkpoint"]).to(device)
     stats, labels, dev_check = None, None, {}
     per_language, started = {}, time.perf_counter()
+    eval_tokens = 0
     if task["format"] == "retrieval":
         layer = cfg["retrieval_layer"] if cfg["retrieval_layer"] >= 0 else encoder.config.num_hidden_layers // 2
         eval_started = time.perf_counter()
+        if (done := _result_of_main_process(d)):  # no training to share: process 0 evaluates alone
+            return done
+        retrieval_length = cfg["max_length_retrieval"] if cfg["max_length_retrieval"] > 0 else cfg["max_length"]
         for lang in langs:
-            per_language[lang], preds = evaluate.retrieval_predict(
-                encoder, tokenizer, test_sets[lang], metric=task["metric"], layer=layer,
-                batch_size=cfg["eval_batch_size"], max_length=cfg["max_length"], device=device)
+            texts = [t for e in test_sets[lang] for t in (e["source"], e["target"]) if t]
+            eval_tokens += costs.feature_tokens(encode.encode_text([{"text": t} for t in texts], tokenizer,
+                                                                   max_length=retrieval_length))
+            with precision.autocast(cfg["precision"], device):
+                per_language[lang], preds = evaluate.retrieval_predict(
+                    encoder, tokenizer, test_sets[lang], metric=task["metric"], layer=layer,
+                    batch_size=cfg["eval_batch_size"], device=device, max_length=retrieval_length)
             metrics.write_xtreme_predictions(name, lang, preds, d / "predictions")
     else:
         source_task = tasks.train_task(name)
@@ -272,6 +326,8 @@ def run_target(cfg) -> dict:
         labels = _labels(name, train_ex)
         if cfg["freeze_embeddings"]:
             train.freeze_word_embeddings(encoder)
+        if cfg["gradient_checkpointing"]:
+            train.enable_gradient_checkpointing(encoder)
         model = models.attach_head(encoder, task["format"], len(labels) if labels else None).to(device)
         feats = _features(cfg, tokenizer, source_task, "train", "en", train_ex, labels=labels, train_mode=True)
         dev_feats = _features(cfg, tokenizer, source_task, "validation", "en", dev_ex, labels=labels, train_mode=False)
@@ -293,12 +349,16 @@ def run_target(cfg) -> dict:
                           max_grad_norm=cfg["max_grad_norm"], grad_accum=cfg["target_grad_accum"],
                           seed=cfg["seed"], eval_fn=dev_score, eval_every=cfg["eval_every"],
                           patience=cfg["early_stopping_patience"], checkpoint=d / "checkpoint.pt",
-                          checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info)
+                          checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info, **_speed_options(cfg))
+        if (done := _result_of_main_process(d)):
+            return done
+        eval_tokens += len(stats["dev_history"]) * costs.feature_tokens(dev_feats)
         _, dev_preds = evaluate_task(cfg, model, tokenizer, name, dev_ex, dev_feats, labels, "en", device)
         dev_check = {name: devcheck.check(task["format"], dev_ex, dev_preds, train_ex)}
         eval_started = time.perf_counter()
         for lang in langs:
             feats = _features(cfg, tokenizer, name, "test", lang, test_sets[lang], labels=labels, train_mode=False)
+            eval_tokens += costs.feature_tokens(feats)
             per_language[lang], preds = evaluate_task(cfg, model, tokenizer, name, test_sets[lang], feats,
                                                       labels, lang, device)
             metrics.write_xtreme_predictions(name, lang, preds, d / "predictions")
@@ -324,6 +384,7 @@ def run_target(cfg) -> dict:
         "eval_examples_per_s": n_eval / eval_seconds if eval_seconds else None,
         "wall_seconds": time.perf_counter() - started,
         "notes": _notes(cfg, [(tasks.train_task(name), "train"), (name, "test")]),
+        "cost": _ledger(meter, encoder if stats is None else model, stats, eval_tokens),
     }
     (d / "checkpoint.pt").unlink(missing_ok=True)
     return runs.finish(d, result, device=device)

@@ -1,41 +1,57 @@
-"""Choosing each task's offline recipe from the sweep (params/experiments/sweep_offline_recipes.yaml).
+"""Task recipes: each task's training hyperparameters, per scale, kept in its `tasks.yaml` entry.
 
-The rule, on English dev only: among a task's sweep runs that did not fail their dev check
-(devcheck.py: significantly above the majority/chance baseline), take the highest English dev
-score; any run within `TIE` points of it counts as tied, and ties go to the lower learning rate,
-then the lower head learning rate (the more conservative recipe). No test score is read.
+A task entry may hold `recipe: {<scale>: {parameter: value, ...}}` (the paper's values under
+`full`, from study.md). A run takes the recipes of its target task and of its intermediate tasks
+at its scale. Precedence, the one rule (also in params/base.yaml and docs/DEVELOPING.md):
+
+    base.yaml  <  scales/<scale>.yaml  <  task recipes at that scale  <  grid  <  explicit values
+
+A recipe may only set its own phase's keys (`target_*` for a target task, `intermediate_*` for an
+intermediate task) and the keys both phases share (lengths, evaluation cadence). Where the recipes
+of one run set a shared key to different values (say two intermediate tasks wanting different
+eval cadences), the run is rejected unless the grid or the caller sets that key itself: one
+configuration cannot train the two phases with two values of one key.
 """
 from __future__ import annotations
 
-TIE = 0.5
-RECIPE_KEYS = ("learning_rate", "head_learning_rate", "intermediate_max_steps", "target_epochs")
+from xstilts import tasks as task_registry
+
+# keys that one configuration holds once for every phase that trains
+SHARED_KEYS = ("max_length", "max_length_qa", "max_length_retrieval", "doc_stride", "eval_every",
+               "eval_examples", "early_stopping_patience")
+OWN_KEYS = {
+    "target": ("target_epochs", "target_batch_size", "target_grad_accum"),
+    "intermediate": ("intermediate_epochs", "intermediate_batch_size", "intermediate_grad_accum"),
+}
 
 
-def _task_and_check(result: dict) -> tuple[str, dict] | None:
-    """The task a sweep run tunes and its dev check (an intermediate run: its one task)."""
-    checks = result.get("dev_check") or {}
-    if len(checks) != 1:
-        return None
-    (task, check), = checks.items()
-    return task, check
+class RecipeError(ValueError):
+    """A recipe that sets a key it may not, or recipes of one run that disagree (params wraps it)."""
 
 
-def choose(results: list[tuple[dict, dict]]) -> dict[str, dict]:
-    """(params, result.json) pairs of sweep runs -> {task: {"params": recipe, "dev": score, "runs": n,
-    "failed": n}}; a task whose every run failed maps to {"params": None, ...}."""
-    by_task: dict[str, list] = {}
-    for params, result in results:
-        found = _task_and_check(result)
-        if found:
-            by_task.setdefault(found[0], []).append((params, found[1]))
-    chosen = {}
-    for task, runs in sorted(by_task.items()):
-        ok = [(p, c) for p, c in runs if not c["failed"]]
-        entry = {"runs": len(runs), "failed": len(runs) - len(ok), "params": None, "dev": None}
-        if ok:
-            best = max(c["score"] for _, c in ok)
-            tied = [(p, c) for p, c in ok if c["score"] >= best - TIE]
-            params, check = min(tied, key=lambda pc: (pc[0]["learning_rate"], pc[0]["head_learning_rate"]))
-            entry.update(params={k: params[k] for k in RECIPE_KEYS if k in params}, dev=check["score"])
-        chosen[task] = entry
-    return chosen
+def recipe(name: str, scale: str) -> dict:
+    """One task's recipe at a scale ({} where it has none), its keys checked against its role."""
+    task = task_registry.get_task(name)
+    values = dict((task.get("recipe") or {}).get(scale) or {})
+    allowed = OWN_KEYS.get(task["role"], ()) + SHARED_KEYS
+    bad = sorted(set(values) - set(allowed))
+    if bad:
+        raise RecipeError(f"tasks.yaml: the {scale} recipe of {name} ({task['role']} task) sets "
+                          f"{', '.join(bad)}; a {task['role']} recipe may set {', '.join(allowed)}.")
+    return values
+
+
+def run_recipe(target_task: str, intermediate_tasks: list[str], scale: str, *, overridden=()) -> dict:
+    """The merged recipe values of one run; `overridden` = keys the grid or caller sets itself."""
+    merged: dict = {}
+    source: dict = {}
+    names = [n for n in [*intermediate_tasks, target_task] if n in task_registry.all_tasks()]
+    for name in names:
+        for key, value in recipe(name, scale).items():
+            if key in merged and merged[key] != value and key not in overridden:
+                raise RecipeError(f"The {scale} recipes of {source[key]} and {name} set {key} to "
+                                  f"{merged[key]!r} and {value!r}; one run cannot hold both. Set {key} in the "
+                                  f"grid (params/experiments/...) to choose.")
+            merged.setdefault(key, value)
+            source.setdefault(key, name)
+    return merged

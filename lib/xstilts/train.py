@@ -7,6 +7,7 @@ loop is ~2x faster than Trainer's defaults on CPU (benchmarks/bench_train.py).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
-from xstilts import encode
+from xstilts import distributed, encode, precision as amp
 
 
 class TaskStream:
@@ -102,6 +103,12 @@ def freeze_word_embeddings(model: nn.Module) -> None:
     model.get_input_embeddings().weight.requires_grad_(False)
 
 
+def enable_gradient_checkpointing(model: nn.Module) -> None:
+    """Recompute activations in the backward pass: less memory for ~30% more compute. The
+    non-reentrant variant replays dropout's RNG state, so the gradients are the same."""
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -113,12 +120,24 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
         learning_rate: float, weight_decay: float = 0.01, adam_epsilon: float = 1e-8,
         warmup_ratio: float = 0.1, max_grad_norm: float = 1.0, grad_accum: int = 1,
         sampling: str = "uniform", seed: int = 0, eval_fn=None, eval_every: int = 0, patience: int = 0,
-        checkpoint: Path | None = None, checkpoint_every: int = 0, device: str = "cpu", log=print,
-        head_learning_rate: float | None = None) -> dict:
+        checkpoint: Path | None = None, checkpoint_every: int = 0, device: str = "cpu", precision: str = "fp32",
+        compile_model: bool = False, log=print, head_learning_rate: float | None = None) -> dict:
     """Train `models` (task name -> model, possibly sharing an encoder) for `total_steps` optimiser
     steps; each step draws its task (uniformly or in proportion to dataset size) and accumulates
-    `grad_accum` batches of it. Returns training statistics."""
+    `grad_accum` batches of it. `precision` (precision.py) sets autocast and fp16 loss scaling;
+    `compile_model` runs the training forward through `torch.compile` (the modules, their state and
+    checkpoints are the uncompiled ones). Returns training statistics."""
     holder = nn.ModuleDict(models)
+    amp.check(precision, device)
+    amp.configure(precision, device)
+    scaler = amp.grad_scaler(precision, device)
+    # dynamic=True: batches are padded per batch, so every length would otherwise recompile
+    forward = {n: torch.compile(m, dynamic=True) for n, m in models.items()} if compile_model else models
+    rank, world = distributed.world()
+    if grad_accum % world:
+        raise ValueError(f"grad_accum {grad_accum} must be a multiple of the {world} processes of this run.")
+    ddp = distributed.wrap(holder, device) if world > 1 else None
+    local_accum = grad_accum // world  # micro-batches per process and step
     optimizer = make_optimizer(models, learning_rate=learning_rate, weight_decay=weight_decay,
                                adam_epsilon=adam_epsilon, head_learning_rate=head_learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total_steps), total_steps)
@@ -140,32 +159,48 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
         step, best, best_state, bad_evals, history = (state["step"], state["best"], state["best_state"],
                                                        state["bad_evals"], state["history"])
         examples, tokens = state.get("examples", 0), state.get("tokens", 0)
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
         log(f"resumed from step {step}")
     clipped = [p for _, p in unique_parameters(models)]
     holder.train()
     started = time.perf_counter()
     while step < total_steps:
         name = picker.choices(names, weights)[0]
-        model = models[name]
-        for _ in range(grad_accum):
-            batch = {k: v.to(device) for k, v in streams[name].next().items()}
-            loss = model(**batch).loss / grad_accum
-            loss.backward()
+        model = forward[name]
+        for micro in range(grad_accum):
+            batch = streams[name].next()  # every process draws every batch: the streams stay in step
+            if micro % world != rank:
+                continue
+            batch = {k: v.to(device) for k, v in batch.items()}
+            # DDP all-reduces the gradients on a process's last micro-batch of the step only
+            sync = ddp is None or micro + world >= grad_accum
+            with contextlib.nullcontext() if sync else ddp.no_sync(), amp.autocast(precision, device):
+                loss = (model(**batch) if ddp is None else ddp(name, batch)).loss / local_accum
+            (scaler.scale(loss) if scaler is not None else loss).backward()
             examples += batch["input_ids"].size(0)
             tokens += int(batch["attention_mask"].sum())
+        if scaler is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
         if max_grad_norm:
             torch.nn.utils.clip_grad_norm_(clipped, max_grad_norm)
-        optimizer.step()
+        if scaler is not None:
+            scaler.step(optimizer)  # skipped when a gradient overflowed
+            scaler.update()
+        else:
+            optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
         if step % max(1, total_steps // 20) == 0:
-            log(f"step {step}/{total_steps} loss {loss.item() * grad_accum:.4f} "
+            log(f"step {step}/{total_steps} loss {loss.item() * local_accum:.4f} "
                 f"{examples / (time.perf_counter() - started):.1f} examples/s")
         if eval_fn and eval_every and (step % eval_every == 0 or step == total_steps):
             holder.eval()
             with torch.no_grad():
-                score = eval_fn()
+                score = eval_fn() if rank == 0 else None
+            if world > 1:
+                score = distributed.broadcast(score)
             holder.train()
             history.append({"step": step, "dev": score})
             log(f"step {step}: dev {score:.2f}")
@@ -177,14 +212,17 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
                 if patience and bad_evals >= patience:
                     log(f"early stop at step {step}: no dev improvement in {patience} evaluations")
                     break
-        if checkpoint and checkpoint_every and step % checkpoint_every == 0 and step < total_steps:
+        if checkpoint and checkpoint_every and step % checkpoint_every == 0 and step < total_steps and rank == 0:
             _save_checkpoint(checkpoint, {
                 "model": holder.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "streams": {n: streams[n].state() for n in names},
                 "picker": picker.getstate(), "torch_rng": torch.get_rng_state(), "step": step, "best": best,
                 "best_state": best_state, "bad_evals": bad_evals, "history": history,
-                "examples": examples, "tokens": tokens})
+                "examples": examples, "tokens": tokens,
+                **({"scaler": scaler.state_dict()} if scaler is not None else {})})
     seconds = time.perf_counter() - started
+    if world > 1:
+        examples, tokens = distributed.total(examples), distributed.total(tokens)
     if best_state is not None:
         holder.load_state_dict(best_state)
     holder.eval()
@@ -217,8 +255,9 @@ def mlm_collate(tokenizer, probability: float, generator: torch.Generator):
 
 def train_mlm(model, tokenizer, texts: list[str], *, steps: int, batch_size: int, learning_rate: float,
               max_length: int, seed: int = 0, probability: float = 0.15, checkpoint: Path | None = None,
-              checkpoint_every: int = 0, device: str = "cpu", freeze_embeddings: bool = False, log=print,
-              head_warmup_steps: int = 0, head_learning_rate: float | None = None) -> dict:
+              checkpoint_every: int = 0, device: str = "cpu", freeze_embeddings: bool = False, precision: str = "fp32",
+              compile_model: bool = False, log=print, head_warmup_steps: int = 0,
+              head_learning_rate: float | None = None) -> dict:
     """Continued MLM. With `head_warmup_steps`, a fresh MLM head (the checkpoint has none) is first
     trained alone, encoder frozen, so the budget's steps update the encoder through a head that
     already predicts tokens instead of through noise; the warm-up is not part of the budget."""
@@ -237,8 +276,8 @@ def train_mlm(model, tokenizer, texts: list[str], *, steps: int, batch_size: int
     stream = TaskStream("mlm", features, batch_size, tokenizer.pad_token_id, seed,
                         collate=mlm_collate(tokenizer, probability, generator))
     stats = fit({"mlm": model}, {"mlm": stream}, total_steps=steps, learning_rate=learning_rate,
-                seed=seed, checkpoint=checkpoint, checkpoint_every=checkpoint_every, device=device, log=log,
-                head_learning_rate=head_learning_rate)
+                seed=seed, checkpoint=checkpoint, checkpoint_every=checkpoint_every, device=device,
+                precision=precision, compile_model=compile_model, log=log, head_learning_rate=head_learning_rate)
     return dict(stats, head_warmup=warmup) if warmup else stats
 
 

@@ -107,6 +107,19 @@ def plan(grid_paths: list[str], scale: str, runs_dir: str | None = None) -> dict
             "analyses": {a: sorted(r) for a, r in analyses.items()}}
 
 
+# what the Hugging Face libraries read (at import) to never try the network
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+def offline_env(scale: str, env: dict) -> dict:
+    """The jobs' environment: offline by default at the smoke and offline scales (everything they
+    read is local), untouched at full scale, which reads the Hub unless the user says otherwise."""
+    if scale in ("smoke", "offline"):
+        for name in OFFLINE_VARIABLES:
+            env.setdefault(name, "1")
+    return env
+
+
 def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | None = None,
         profile: str | None = None, dry_run: bool = False, extra: list[str] | None = None) -> int:
     """Validate the grids, write the job plan, and hand it to Snakemake."""
@@ -129,7 +142,7 @@ def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | No
     # not block the rerun that resumes it: --nolock
     snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(Path(__file__).parent / "workflow" / "Snakefile"),
                  "--directory", str(root), "--configfile", str(plan_file), "--nolock"]
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    env = offline_env(scale, dict(os.environ, PYTHONHASHSEED="0"))
     finished = [f"{rel}/{runs.RESULT}" for rel in the_plan["jobs"] if (root / rel / runs.RESULT).exists()]
     if finished:
         # result.json is written last and atomically, so it marks a finished run even when the
@@ -177,7 +190,11 @@ def main(argv: list[str] | None = None) -> None:
     args = cli.parse_args(argv)
     parameters = P.read_yaml(args.parameters_file) if args.parameters_file else {}
     parameters.update({key: yaml.safe_load(value) for key, value in args.parameter})  # as papermill -p
-    execute_notebook(args.notebook, args.output, parameters)
+    output = args.output
+    rank = int(os.environ.get("RANK", "0"))
+    if rank:  # `accelerate launch` runs this once per GPU (distributed.py): process 0's notebook is the log
+        output = str(Path(output).with_suffix(f".rank{rank}.ipynb"))
+    execute_notebook(args.notebook, output, parameters)
 
 
 if __name__ == "__main__":

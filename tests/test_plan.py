@@ -1,0 +1,71 @@
+"""`xstilts plan`: every run with its effective hyperparameters and an estimate; no model, no network."""
+import json
+import math
+
+import pytest
+
+from xstilts import cli, data, models, runs, workflow
+from xstilts import params as P
+
+A0 = str(P.PARAMS_DIR / "experiments" / "a0_main_table.yaml")
+
+
+@pytest.fixture
+def no_model_no_network(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("plan must not load a model or reach the Hub")
+    monkeypatch.setattr(models, "resolve", refuse)
+    monkeypatch.setattr(data, "_hub_load", refuse, raising=False)
+    import datasets
+    monkeypatch.setattr(datasets, "load_dataset", refuse)
+
+
+def _plan(capsys, *args):
+    assert cli.main(["plan", *args]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_full_scale_plan_of_the_main_table_shows_the_papers_recipes(capsys, tmp_path, no_model_no_network):
+    lines = _plan(capsys, A0, "--scale", "full", "--runs-dir", str(tmp_path))
+    *rows, summary = lines
+    assert summary["summary"] and summary["runs"] == len(rows) == summary["to_compute"]
+    assert len(rows) == len(workflow.plan([A0], "full", str(tmp_path))["jobs"])
+    targets = {}
+    for row in rows:
+        assert row["hyperparameters"]["precision"] == "bf16"
+        if row["phase"] == "target":
+            h = row["hyperparameters"]
+            targets.setdefault(h["target_task"], set()).add((h["target_epochs"], h["target_grad_accum"]))
+    assert targets["udpos"] == targets["panx"] == {(10.0, 8)}
+    assert targets["pawsx"] == {(5.0, 8)} and targets["xnli"] == {(2.0, 8)}
+    assert targets["xquad"] == targets["mlqa"] == targets["tydiqa"] == {(2.0, 4)}
+    assert 0 < summary["device_hours"] < math.inf
+    assert any("MFU" in a for a in summary["assumptions"])  # the assumption is stated
+    # ten epochs of POS cost more than two of the same data would
+    pos = next(r for r in rows if r["run"].startswith("full/target/udpos-after-none-s0"))
+    assert pos["estimate"]["train_examples"] == 10 * 21253
+
+
+def test_smoke_plan_uses_measured_throughput_and_finished_runs(capsys, tmp_path):
+    grid = tmp_path / "g.yaml"
+    grid.write_text("grid: {target_task: [udpos], intermediate_tasks: [[]]}\nseeds: {smoke: [0, 1]}\n")
+    jobs = workflow.plan([str(grid)], "smoke", str(tmp_path))["jobs"]
+    first, second = sorted(jobs)
+    finished = {"phase": "target", "target_task": "udpos", "model": "smoke-tiny", "eval_examples_per_s": 100.0,
+                "train": {"train_examples_per_s": 50.0, "train_tokens_per_s": 500.0},
+                "cost": {"device_seconds": 36.0}, "provenance": {"device": "cpu"}}
+    runs.write_json(tmp_path / first / runs.RESULT, finished)
+    rows = {r.get("run"): r for r in _plan(capsys, str(grid), "--scale", "smoke", "--runs-dir", str(tmp_path))}
+    assert rows[first]["status"] == "finished" and rows[first]["estimate"]["device_hours"] == 36.0 / 3600
+    todo = rows[second]["estimate"]
+    assert rows[second]["status"] == "to compute" and todo["basis"].startswith("measured: 1 finished target run")
+    expected = todo["train_examples"] / 50.0 + todo["eval_examples"] / 100.0
+    assert math.isclose(todo["device_hours"], expected / 3600)
+    assert rows[None]["to_compute"] == 1
+
+
+def test_plan_validates_like_run(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grid: {target_task: [udposs]}\n")
+    assert cli.main(["plan", str(bad), "--scale", "full"]) == 2
+    assert "Unknown target task 'udposs'" in capsys.readouterr().err

@@ -1,0 +1,137 @@
+"""Task recipes (tasks.yaml `recipe:`): every full-scale run gets the paper's values (study.md),
+and smoke/offline runs keep exactly the parameters and hashes they had before recipes existed."""
+import json
+from pathlib import Path
+
+import pytest
+
+from xstilts import params as P
+from xstilts import recipes, runs, tasks, workflow
+
+FIXTURE = Path(__file__).parent / "fixtures" / "run_hashes_smoke_offline.json"
+GRIDS = sorted((P.PARAMS_DIR / "experiments").glob("*.yaml"))
+
+# study.md, "Hyperparameters from jiant's X-STILTs scripts": the numbers typed in from the paper's
+# description, not read from tasks.yaml, so a wrong recipe fails here
+PAPER_TARGET = {  # task: (epochs, batch, grad accumulation, length key, length)
+    "udpos": (10, 4, 8, "max_length", 256), "panx": (10, 4, 8, "max_length", 256),
+    "xnli": (2, 4, 8, "max_length", 256), "pawsx": (5, 4, 8, "max_length", 256),
+    "xquad": (2, 4, 4, "max_length_qa", 384), "mlqa": (2, 4, 4, "max_length_qa", 384),
+    "tydiqa": (2, 4, 4, "max_length_qa", 384),
+}
+PAPER_RETRIEVAL_LENGTH = 512
+PAPER_INTERMEDIATE = {"intermediate_epochs": 3, "intermediate_batch_size": 4}
+PAPER_EVAL = {"eval_every": 1000, "eval_examples": 500, "early_stopping_patience": 30}
+PAPER_OPTIMISER = {"learning_rate": 1e-5, "adam_epsilon": 1e-8, "weight_decay": 0.01, "warmup_ratio": 0.1,
+                   "max_grad_norm": 1.0}
+
+
+def _grid_overrides(grid: dict) -> set[str]:
+    """Keys a grid sets itself at full scale (grids may override recipes)."""
+    at = (grid.get("scales") or {}).get("full", {})
+    keys = set(grid.get("params") or {}) | set(at.get("params") or {})
+    for combo in (at["runs"] if "runs" in at else grid.get("runs")) or []:
+        keys |= set(combo)
+    return keys - {"target_task", "intermediate_tasks"}
+
+
+@pytest.mark.parametrize("path", GRIDS, ids=lambda p: p.stem)
+def test_every_full_scale_run_gets_the_papers_values(path):
+    grid = workflow.load_grid(path)
+    cfgs = workflow.grid_runs(grid, "full")
+    overridden = _grid_overrides(grid)
+    for cfg in cfgs:
+        what = f"{path.stem}: {cfg['target_task']} after {cfg['intermediate_tasks']}"
+        for key, value in {**PAPER_OPTIMISER, **PAPER_EVAL}.items():
+            assert cfg[key] == value, (what, key)
+        assert cfg["precision"] == "bf16" and cfg["long_sentences"] == "window", what
+        if cfg["target_task"] in PAPER_TARGET:
+            epochs, batch, accum, length_key, length = PAPER_TARGET[cfg["target_task"]]
+            assert (cfg["target_epochs"], cfg["target_batch_size"], cfg["target_grad_accum"]) == \
+                   (epochs, batch, accum), what
+            assert cfg[length_key] == length, what
+        if tasks.get_task(cfg["target_task"])["format"] == "retrieval":
+            assert cfg["max_length_retrieval"] == PAPER_RETRIEVAL_LENGTH, what
+        if cfg["intermediate_tasks"]:
+            for key, value in PAPER_INTERMEDIATE.items():
+                if key not in overridden:
+                    assert cfg[key] == value, (what, key)
+            assert cfg["max_length"] == 256, what
+            if any(tasks.get_task(n)["format"] == "qa" for n in cfg["intermediate_tasks"]):
+                assert cfg["max_length_qa"] == 384, what
+
+
+def test_a0_full_scale_recipes_per_target():
+    cfgs = workflow.grid_runs(workflow.load_grid(P.PARAMS_DIR / "experiments" / "a0_main_table.yaml"), "full")
+    seen = {(c["target_task"], c["target_epochs"], c["target_grad_accum"]) for c in cfgs}
+    assert {("udpos", 10.0, 8), ("panx", 10.0, 8), ("pawsx", 5.0, 8), ("xnli", 2.0, 8),
+            ("xquad", 2.0, 4), ("mlqa", 2.0, 4), ("tydiqa", 2.0, 4)} <= seen
+
+
+def test_grids_and_explicit_values_override_recipes_and_scale_files_do_not():
+    assert P.resolve({"scale": "full", "target_task": "udpos"})["target_epochs"] == 10
+    assert P.resolve({"scale": "full", "target_task": "udpos", "target_epochs": 1})["target_epochs"] == 1
+    # at smoke scale there is no recipe: the scale file decides
+    assert P.resolve({"scale": "smoke", "target_task": "udpos"})["target_epochs"] == 3
+
+
+def test_recipe_checks(monkeypatch):
+    registry = dict(tasks.all_tasks())
+    monkeypatch.setattr(tasks, "all_tasks", lambda: registry)
+    registry["mnli"] = dict(registry["mnli"], recipe={"full": {"target_epochs": 9}})
+    with pytest.raises(recipes.RecipeError, match="intermediate task.*sets target_epochs"):
+        recipes.recipe("mnli", "full")
+    registry["mnli"] = dict(registry["mnli"], recipe={"full": {"eval_every": 7}})
+    with pytest.raises(P.ParamsError, match="mnli and udpos set eval_every to 7 and 1000"):
+        P.resolve({"scale": "full", "target_task": "udpos", "intermediate_tasks": ["mnli"]})
+    # a grid that sets the key itself settles the disagreement
+    cfg = P.resolve({"scale": "full", "target_task": "udpos", "intermediate_tasks": ["mnli"], "eval_every": 50})
+    assert cfg["eval_every"] == 50
+
+
+def test_every_recipe_sets_only_known_keys_of_its_role():
+    for name in tasks.task_names():
+        for scale in (tasks.get_task(name).get("recipe") or {}):
+            assert scale in tasks.SCALES, (name, scale)
+            recipe = recipes.recipe(name, scale)
+            assert set(recipe) <= set(P.SCHEMA), name
+
+
+def _current():
+    out = {}
+    for path in GRIDS:
+        grid = workflow.load_grid(path)
+        for scale in ("smoke", "offline"):
+            out[f"{grid['name']}@{scale}"] = [
+                {"runs": {ph: runs.run_name(cfg, ph) for ph in P.PHASES},
+                 "params": {k: v for k, v in cfg.items() if k not in ("runs_dir", "data_dir")}}
+                for cfg in workflow.grid_runs(grid, scale)]
+    return out
+
+
+def test_smoke_and_offline_runs_keep_their_hashes_and_parameters():
+    """The fixture was computed from main's code before recipes, precision and windowing existed
+    (main 117657e). Every smoke/offline run must keep its hash and every parameter it had; keys
+    added since must hold the value that computes what the code did before."""
+    before = json.loads(FIXTURE.read_text())
+    now = _current()
+    assert set(now) == set(before)
+    new_keys = {"precision": "fp32", "gradient_checkpointing": False, "torch_compile": False,
+                "max_length_retrieval": -1, "long_sentences": "truncate"}
+    for key in before:
+        assert len(now[key]) == len(before[key]), key
+        for old, new in zip(before[key], now[key]):
+            assert new["runs"] == old["runs"], key
+            assert {k: v for k, v in new["params"].items() if k in old["params"]} == old["params"], key
+            assert {k: new["params"][k] for k in set(new["params"]) - set(old["params"])} == \
+                   {k: v for k, v in new_keys.items() if k in new["params"]}, key
+
+
+def test_jobs_are_offline_by_default_at_smoke_and_offline_scale_never_at_full():
+    for scale in ("smoke", "offline"):
+        env = workflow.offline_env(scale, {})
+        assert env == {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+        assert workflow.offline_env(scale, {"HF_HUB_OFFLINE": "0"})["HF_HUB_OFFLINE"] == "0"  # the user decides
+    assert workflow.offline_env("full", {}) == {}
+    makefile = (P.REPO_ROOT / "Makefile").read_text()
+    assert "\nexport HF_HUB_OFFLINE" not in makefile and "\nexport HF_DATASETS_OFFLINE" not in makefile
