@@ -71,44 +71,72 @@ def short(path: Path) -> str:
 class Progress:
     """Prints a line when a run of the plan is reused or finishes, and the summary at the end."""
 
-    def __init__(self, the_plan: dict, out=print):
+    def __init__(self, the_plan: dict, stale_analyses: list[str] = (), out=print):
         self.plan, self.out = the_plan, out
         self.root = Path(the_plan["runs_root"])
         self.jobs = the_plan["jobs"]
         self.reused = [rel for rel in self.jobs if (self.root / rel / runs.RESULT).exists()]
         self.pending = [rel for rel in self.jobs if rel not in set(self.reused)]
+        self.stale_analyses = list(stale_analyses)
+        # a record left by an earlier `xstilts run` says nothing about this one
+        self.earlier = {rel: read_record(self._notebook(rel)) for rel in self.pending}
+        self.earlier.update({a: read_record(self._analysis(a)) for a in self.stale_analyses})
         self.computed: list[str] = []
         self.failed: dict[str, dict] = {}
-        self.count = 0
+        self.number: dict[str, int] = {}
+
+    def _notebook(self, rel: str) -> Path:
+        return self.root / rel / "notebook.ipynb"
+
+    def _analysis(self, name: str) -> Path:
+        return self.root / self.plan["scale"] / "analyses" / f"{name}.ipynb"
+
+    def _new_record(self, key: str, notebook: Path) -> dict | None:
+        rec = read_record(notebook)
+        return None if rec is None or rec == self.earlier.get(key) else rec
 
     def _line(self, rel: str, text: str) -> None:
-        self.count += 1
-        self.out(f"{self.count}/{len(self.jobs)} {describe(self.jobs[rel])}: {text}", flush=True)
+        number = self.number.setdefault(rel, len(self.number) + 1)
+        self.out(f"{number}/{len(self.jobs)} {describe(self.jobs[rel])}: {text}", flush=True)
 
     def show_reused(self) -> None:
         for rel in self.reused:
             self._line(rel, f"{score(runs.read_json(self.root / rel / runs.RESULT))} (reused)")
 
     def poll(self) -> None:
-        for rel in list(self.pending):
-            notebook = self.root / rel / "notebook.ipynb"
-            rec = read_record(notebook)
-            if rec is None or rec["state"] == "running":
+        for rel in self.pending + list(self.failed):  # a failed job may be retried (a profile's `retries`)
+            rec = self._new_record(rel, self._notebook(rel))
+            if rec is None or rec["state"] == "running" or rec == self.failed.get(rel):
                 continue
-            self.pending.remove(rel)
             took = f" in {seconds(rec['seconds'])}" if "seconds" in rec else ""
             if rec["state"] == "done" and (self.root / rel / runs.RESULT).exists():
+                self.failed.pop(rel, None)
                 self.computed.append(rel)
                 self._line(rel, f"{score(runs.read_json(self.root / rel / runs.RESULT))}{took}")
-            else:
+            elif rec["state"] == "failed":
                 self.failed[rel] = rec
                 self._line(rel, f"FAILED{took}")
                 for line in rec.get("error", "").splitlines()[:4]:
                     self.out(f"    {line}", flush=True)
-                self.out(f"    executed notebook: {short(notebook)}", flush=True)
+                self.out(f"    executed notebook: {short(self._notebook(rel))}", flush=True)
+            else:
+                continue
+            if rel in self.pending:
+                self.pending.remove(rel)
 
-    def summary(self, wall: float, snakemake_log: Path | None, analyses: dict[str, str]) -> None:
-        """`analyses`: name -> "written", "up to date" or "failed"."""
+    def analysis_states(self) -> dict[str, str]:
+        """Each analysis of the plan: "written", "up to date" or "failed"."""
+        states = {}
+        for name in self.plan["analyses"]:
+            rec = self._new_record(name, self._analysis(name))
+            if name not in self.stale_analyses:
+                states[name] = "up to date"
+            else:
+                states[name] = "written" if rec and rec["state"] == "done" else "failed"
+        return states
+
+    def summary(self, wall: float, snakemake_log: Path | None) -> None:
+        analyses = self.analysis_states()
         not_run = len(self.pending)
         parts = [f"{len(self.computed)} computed", f"{len(self.reused)} reused", f"{len(self.failed)} failed"]
         if not_run:

@@ -112,13 +112,13 @@ def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | No
     the_plan = plan(grid_paths, scale, runs_dir)
     root = Path(the_plan["runs_root"])
     plan_file = _write_plan(the_plan, root, grid_paths)
-    shown = progress.Progress(the_plan)
     stale = _stale_analyses(the_plan, root)
+    shown = progress.Progress(the_plan, stale)
     print(f"{len(the_plan['jobs'])} runs in the plan, {len(shown.pending)} to compute; "
           f"{len(the_plan['analyses'])} analyses, {len(stale)} to write.", flush=True)
     shown.show_reused()
     if not shown.pending and not stale and not _incomplete_markers(root) and not extra:
-        shown.summary(time.monotonic() - started, None, {a: "up to date" for a in the_plan["analyses"]})
+        shown.summary(time.monotonic() - started, None)
         return 0  # nothing for Snakemake to do: skip its start-up (seconds)
     snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(Path(__file__).parent / "workflow" / "Snakefile"),
                  "--directory", str(root), "--configfile", str(plan_file), "--nolock"]
@@ -152,7 +152,7 @@ def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | No
                 pool.close()
     if dry_run:
         return rc
-    shown.summary(time.monotonic() - started, log_file, _analysis_states(the_plan, root, stale))
+    shown.summary(time.monotonic() - started, log_file)
     if rc and not shown.failed and log_file:  # Snakemake itself failed (not a notebook): its last words
         print("Snakemake failed:\n" + "".join(log_file.read_text(errors="replace").splitlines(True)[-15:]),
               file=sys.stderr, flush=True)
@@ -175,30 +175,15 @@ def _write_plan(the_plan: dict, root: Path, grid_paths: list[str]) -> Path:
     return plan_file
 
 
-def _analysis_notebook(root: Path, scale: str, analysis: str) -> Path:
-    return root / scale / "analyses" / f"{analysis}.ipynb"
-
-
 def _stale_analyses(the_plan: dict, root: Path) -> list[str]:
     """Analyses Snakemake would (re)write: missing, or older than a result they read (--rerun-triggers mtime)."""
     stale = []
     for analysis, needed in the_plan["analyses"].items():
-        out = _analysis_notebook(root, the_plan["scale"], analysis)
+        out = root / the_plan["scale"] / "analyses" / f"{analysis}.ipynb"
         inputs = [root / rel / runs.RESULT for rel in needed]
         if not out.exists() or any(not f.exists() or f.stat().st_mtime > out.stat().st_mtime for f in inputs):
             stale.append(analysis)
     return stale
-
-
-def _analysis_states(the_plan: dict, root: Path, stale: list[str]) -> dict[str, str]:
-    states = {}
-    for analysis in the_plan["analyses"]:
-        rec = progress.read_record(_analysis_notebook(root, the_plan["scale"], analysis))
-        if analysis not in stale:
-            states[analysis] = "up to date"
-        else:
-            states[analysis] = "written" if rec and rec["state"] == "done" else "failed"
-    return states
 
 
 def _incomplete_markers(root: Path) -> bool:
