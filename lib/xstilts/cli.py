@@ -29,7 +29,7 @@ def _run(args) -> int:
     from xstilts import workflow
 
     return workflow.run(args.grids, args.scale, cores=args.cores, runs_dir=args.runs_dir, profile=args.profile,
-                        dry_run=args.dry_run, verbose=args.verbose)
+                        dry_run=args.dry_run, verbose=args.verbose, new_kernels=args.new_kernels)
 
 
 def _check(args) -> int:
@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--profile", default=None, help="a Snakemake profile, e.g. profiles/slurm")
             p.add_argument("--dry-run", action="store_true")
             p.add_argument("--verbose", action="store_true", help="show Snakemake's output (default: to runs/_logs/)")
+            p.add_argument("--new-kernels", action="store_true",
+                           help="start a kernel per run instead of reusing warm ones (slower; as on SLURM)")
         p.set_defaults(func=func)
     p = sub.add_parser("smoke-model", help="build the smoke-scale model (cached)")
     p.set_defaults(func=_smoke_model)

@@ -19,11 +19,13 @@ import json
 import logging
 import os
 import queue
+import signal
 import socket
 import socketserver
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -115,6 +117,7 @@ class Kernel:
         self.env_key = tuple(env.get(k) for k in THREAD_VARS)
         self.km = AsyncKernelManager(kernel_name="python3")
         run_sync(self.km.start_kernel)(cwd=cwd, env=env, extra_arguments=KERNEL_ARGS)
+        self.pid = self.km.provisioner.pid  # the leader of the kernel's own process group
         self.kc = self.km.client()
         self.kc.start_channels()
         run_sync(self.kc.wait_for_ready)(timeout=120)
@@ -130,6 +133,13 @@ class Kernel:
         self.kc.stop_channels()
         self._run_sync(self.km.shutdown_kernel)(now=True)
 
+    def kill(self) -> None:
+        """From another thread: stop a kernel that is still executing (`xstilts run` interrupted)."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
 
 class Pool:
     """`size` warm kernels serving notebook jobs sent to a Unix socket (`SOCKET_ENV`)."""
@@ -139,6 +149,7 @@ class Pool:
         kernels start with these at once, while Snakemake plans)."""
         self.cwd, self.env, self.thread_env = cwd, dict(env), dict(thread_env)
         self.jobs: queue.Queue = queue.Queue()
+        self.kernels: dict[str, Kernel] = {}  # thread name -> its kernel, for close()
         self.folder = tempfile.mkdtemp(prefix="xstilts-warm-")  # short: Unix socket paths are limited to ~100 bytes
         self.socket_path = os.path.join(self.folder, "socket")
         pool = self
@@ -161,35 +172,45 @@ class Pool:
         env = {k: v for k, v in self.env.items() if k not in THREAD_VARS}
         return dict(env, **{k: v for k, v in thread_env.items() if v is not None})
 
+    def _start(self, env: dict) -> Kernel:
+        kernel = Kernel(self.cwd, env)
+        self.kernels[threading.current_thread().name] = kernel
+        return kernel
+
+    @staticmethod
+    def _discard(kernel: Kernel | None) -> None:
+        if kernel is not None:
+            try:
+                kernel.shutdown()
+            except Exception:  # noqa: BLE001  (a dead kernel cannot be shut down cleanly)
+                kernel.kill()
+
     def _serve(self) -> None:
         papermill = _papermill()
         try:
-            kernel = Kernel(self.cwd, self._kernel_env(self.thread_env))
+            kernel = self._start(self._kernel_env(self.thread_env))
         except Exception:  # noqa: BLE001  (the first job will try again, and report why it cannot)
             kernel = None
         while (job := self.jobs.get()) is not None:
             request, answer = job
             try:
                 env = self._kernel_env(request["thread_env"])
-                if kernel is not None and kernel.env_key != tuple(env.get(k) for k in THREAD_VARS):
-                    kernel.shutdown()
-                    kernel = None
+                if kernel is not None and kernel.env_key == tuple(env.get(k) for k in THREAD_VARS):
+                    try:
+                        kernel.run_code(RESET)
+                    except Exception:  # noqa: BLE001  (a kernel that cannot reset is replaced, not blamed on the job)
+                        kernel = self._discard(kernel)
+                elif kernel is not None:
+                    kernel = self._discard(kernel)
                 if kernel is None:
-                    kernel = Kernel(self.cwd, env)
-                else:
-                    kernel.run_code(RESET)
+                    kernel = self._start(env)
                 papermill.execute_notebook(request["notebook"], request["output"], parameters=request["parameters"],
                                            engine_name="xstilts-warm", warm_kernel=kernel, kernel_name="python3",
                                            progress_bar=False)
                 answer.put({"ok": True})
             except Exception as err:  # noqa: BLE001  (any failure is the job's: report it, replace the kernel)
                 answer.put({"ok": False, "error": error_head(err)})
-                if kernel is not None:
-                    try:
-                        kernel.shutdown()
-                    except Exception:  # noqa: BLE001  (a dead kernel cannot be shut down cleanly)
-                        pass
-                    kernel = None
+                kernel = self._discard(kernel)
         if kernel is not None:
             kernel.shutdown()
 
@@ -198,8 +219,11 @@ class Pool:
         self.server.server_close()
         for _ in self.threads[:-1]:
             self.jobs.put(None)
+        deadline = time.monotonic() + 10
         for t in self.threads[:-1]:
-            t.join(timeout=30)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+            if t.is_alive() and t.name in self.kernels:  # still executing a notebook nobody waits for
+                self.kernels[t.name].kill()
         Path(self.socket_path).unlink(missing_ok=True)
         os.rmdir(self.folder)
 

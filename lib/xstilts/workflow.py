@@ -100,13 +100,13 @@ def plan(grid_paths: list[str], scale: str, runs_dir: str | None = None) -> dict
 
 
 def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | None = None,
-        profile: str | None = None, dry_run: bool = False, verbose: bool = False,
+        profile: str | None = None, dry_run: bool = False, verbose: bool = False, new_kernels: bool = False,
         extra: list[str] | None = None) -> int:
     """Validate the grids, write the job plan, hand it to Snakemake and report each run as it ends.
 
     Snakemake's own output goes to `<runs>/_logs/` (to the terminal with `verbose` or `dry_run`).
     A local run executes the phase notebooks in warm kernels (`warm.Pool`); with a `profile`
-    (SLURM) every job starts its own.
+    (SLURM) or `new_kernels`, every job starts its own.
     """
     started = time.monotonic()
     the_plan = plan(grid_paths, scale, runs_dir)
@@ -142,7 +142,7 @@ def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | No
         cmd += ["--dry-run"] if dry_run else []
         cmd += extra or []
         pool = None
-        if not profile and not dry_run and shown.pending:
+        if not profile and not dry_run and not new_kernels and shown.pending:
             pool = warm.Pool(min(cores, len(shown.pending)), cwd=str(NOTEBOOKS), env=env, thread_env=PHASE_THREAD_ENV)
             env[warm.SOCKET_ENV] = pool.socket_path
         try:
