@@ -147,13 +147,16 @@ def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | No
             env[warm.SOCKET_ENV] = pool.socket_path
         try:
             rc = _follow(subprocess.Popen(cmd, env=env, stdout=sink, stderr=sink), shown)
+        except KeyboardInterrupt:
+            rc = 130
+            print("Interrupted: finished runs are kept; the same command resumes the rest.", flush=True)
         finally:
             if pool:
                 pool.close()
     if dry_run:
         return rc
     shown.summary(time.monotonic() - started, log_file)
-    if rc and not shown.failed and log_file:  # Snakemake itself failed (not a notebook): its last words
+    if rc not in (0, 130) and not shown.failed and log_file:  # Snakemake itself failed (not a notebook): its last words
         print("Snakemake failed:\n" + "".join(log_file.read_text(errors="replace").splitlines(True)[-15:]),
               file=sys.stderr, flush=True)
     return rc
