@@ -11,6 +11,7 @@ import argparse
 import itertools
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -196,14 +197,21 @@ def _incomplete_markers(root: Path) -> bool:
 
 
 def _follow(proc: subprocess.Popen, shown: progress.Progress) -> int:
-    """Wait for Snakemake, printing each run as it ends."""
+    """Wait for Snakemake, printing each run as it ends; a SIGTERM stops it as Ctrl-C does."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         while proc.poll() is None:
             shown.poll()
             time.sleep(0.5)
     except KeyboardInterrupt:
-        proc.wait()  # Ctrl-C reached Snakemake too (same process group): let it stop its jobs
+        proc.send_signal(signal.SIGINT)  # Ctrl-C reached it already; a SIGTERM did not
+        proc.wait()
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     shown.poll()
     return proc.returncode
 
