@@ -174,6 +174,8 @@ def test_a_warm_kernel_forgets_the_last_notebook_and_a_failed_one_is_replaced(tm
         warm.request(pool.socket_path, dirty, str(tmp_path / "dirty-out.ipynb"), {})
         warm.request(pool.socket_path, state, str(tmp_path / "after.ipynb"), {})
         assert _printed(str(tmp_path / "after.ipynb")) == fresh
+        counts = [c.execution_count for c in nbformat.read(str(tmp_path / "after.ipynb"), as_version=4).cells]
+        assert counts == [c.execution_count for c in nbformat.read(str(tmp_path / "fresh.ipynb"), as_version=4).cells]
         out = tmp_path / "failed" / "notebook.ipynb"
         out.parent.mkdir()
         with pytest.raises(SystemExit, match="ZeroDivisionError: division by zero"):

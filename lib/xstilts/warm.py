@@ -10,7 +10,8 @@ has reset what a notebook can leave behind: the user namespace, the working dire
 variables, torch's thread count and grad mode, matplotlib's figures and rcParams, warning filters.
 Every run seeds its own RNGs (`pipeline.seed_everything`); a kernel in which a notebook failed is
 replaced by a new one. Without the socket (a SLURM job, a job run by hand) the job starts its own
-kernel as before: `workflow.execute_notebook`.
+kernel as before: `workflow.execute_notebook`; so do the analysis notebooks, whose figures and
+tables are compared byte for byte with a notebook run by hand (`--new-kernel` in the Snakefile).
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GO
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]  # ipykernel warns at each start that its local TCP link is unencrypted
 WARM_UP = "import xstilts.warm as _warm; _warm.warm_up(); del _warm"
-RESET = "get_ipython().reset(new_session=False); import xstilts.warm as _warm; _warm.fresh_state(); del _warm"
+# a new session also numbers the next notebook's cells from 1, as in a new kernel
+RESET = "get_ipython().reset(new_session=True); import xstilts.warm as _warm; _warm.fresh_state(); del _warm"
 
 
 class JobFailed(Exception):
