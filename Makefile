@@ -44,6 +44,7 @@ nbval: setup smoke
 # the paper: needs a LaTeX installation (Debian: texlive-latex-base texlive-latex-recommended
 # texlive-latex-extra); shows the scale named by \ResultsScale in paper/main.tex
 paper:
+	@command -v pdflatex >/dev/null || { echo "make paper: pdflatex not found. Install LaTeX, e.g. Debian/Ubuntu: sudo apt-get install texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended (booktabs, multirow, geometry, hyperref; conda: conda install -c conda-forge texlive-core)" >&2; exit 2; }
 	cd paper && pdflatex -interaction=nonstopmode -halt-on-error main.tex >/dev/null && \
 	  pdflatex -interaction=nonstopmode -halt-on-error main.tex >/dev/null && echo "paper/main.pdf written"
 

@@ -2,7 +2,10 @@
 
   xstilts tasks                               the task registry as a table
   xstilts run GRID [GRID ...] --scale S       run experiment grids (Snakemake + papermill)
+      [--profile profiles/slurm] [-- SNAKEMAKE_ARGS]   extra arguments after `--` go to Snakemake
   xstilts check GRID [GRID ...] --scale S     validate grids without running anything
+  xstilts status GRID [GRID ...] --scale S    each run: done / running / interrupted / failed / missing
+  xstilts results GRID [GRID ...] --scale S   one row per (run, language, metric) [--format csv|markdown|json]
   xstilts verify RUN [RUN ...]                rerun committed runs in a scratch folder, compare metrics
   xstilts verify --scale S --sample N         the same for N runs drawn from runs/<S>/target
   xstilts smoke-model                         build (or find) the smoke-scale model
@@ -11,19 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _tasks(args) -> int:
-    from xstilts import tasks
+    from xstilts import task_table
 
-    table = tasks.registry_table()
-    if args.role:
-        table = table[table["role"] == args.role]
-    import pandas as pd
-
-    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
-                           "display.max_colwidth", args.width):
-        print(table.to_string(index=False))
+    print(task_table.render(role=args.role, details=args.details, fmt=args.format, wide=args.wide))
     return 0
 
 
@@ -31,7 +28,8 @@ def _run(args) -> int:
     from xstilts import workflow
 
     return workflow.run(args.grids, args.scale, cores=args.cores, runs_dir=args.runs_dir, profile=args.profile,
-                        dry_run=args.dry_run, verbose=args.verbose, new_kernels=args.new_kernels)
+                        dry_run=args.dry_run, verbose=args.verbose, new_kernels=args.new_kernels,
+                        extra=args.snakemake_args)
 
 
 def _check(args) -> int:
@@ -39,6 +37,36 @@ def _check(args) -> int:
 
     the_plan = workflow.plan(args.grids, args.scale, args.runs_dir)
     print(f"OK: {len(the_plan['jobs'])} runs, analyses: {', '.join(the_plan['analyses']) or '-'}")
+    return 0
+
+
+def _status(args) -> int:
+    from xstilts import status
+
+    state = status.grid_status(args.grids, args.scale, args.runs_dir, stale_minutes=args.stale_minutes)
+    if args.format == "json":
+        import json
+
+        print(json.dumps(state, indent=1))
+    else:
+        print(status.format_status(state, only_pending=args.pending))
+    return 0
+
+
+def _results(args) -> int:
+    from xstilts import results_table, workflow
+
+    the_plan = workflow.plan(args.grids, args.scale, args.runs_dir)
+    targets = [Path(rel).name for rel, job in the_plan["jobs"].items() if job["phase"] == "target"]
+    table = results_table.tidy(args.scale, the_plan["runs_root"], run_names=targets)
+    if args.headline:
+        table = table[table["headline"]]
+    missing = len(set(targets) - set(table["run"]))
+    if missing:
+        where = f" --runs-dir {args.runs_dir}" if args.runs_dir else ""
+        print(f"xstilts: {missing} of {len(targets)} target runs have no result yet "
+              f"(`xstilts status {' '.join(args.grids)} --scale {args.scale}{where}`)", file=sys.stderr)
+    print(results_table.render(table, args.format), end="")
     return 0
 
 
@@ -78,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("tasks", help="print the task registry")
     p.add_argument("--role", choices=["intermediate", "target", "mlm"])
-    p.add_argument("--width", type=int, default=60, help="column width")
+    p.add_argument("--details", action="store_true", help="one block per task: every split's files and substitute sentence")
+    p.add_argument("--wide", action="store_true", help="every column unwrapped, whatever the terminal's width")
+    p.add_argument("--format", choices=["text", "markdown"], default="text")
     p.set_defaults(func=_tasks)
     for name, func, help_ in (("run", _run, "run experiment grids"), ("check", _check, "validate grids")):
         p = sub.add_parser(name, help=help_)
@@ -93,6 +123,21 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--new-kernels", action="store_true",
                            help="start a kernel per run instead of reusing warm ones (slower; as on SLURM)")
         p.set_defaults(func=func)
+    for name, func, help_ in (("status", _status, "where each run of the grids stands"),
+                              ("results", _results, "the results of the grids' target runs as one tidy table")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("grids", nargs="+", help="params/experiments/NAME.yaml (or just NAME)")
+        p.add_argument("--scale", default="smoke", choices=["smoke", "offline", "full"])
+        p.add_argument("--runs-dir", default=None, help="default: $XSTILTS_RUNS or ./runs")
+        if name == "status":
+            p.add_argument("--pending", action="store_true", help="list only the runs that are not done")
+            p.add_argument("--stale-minutes", type=float, default=60,
+                           help="a started run unchanged for longer counts as interrupted (default 60)")
+            p.add_argument("--format", choices=["text", "json"], default="text")
+        else:
+            p.add_argument("--format", choices=["text", "csv", "markdown", "json"], default="text")
+            p.add_argument("--headline", action="store_true", help="only each task's headline metric")
+        p.set_defaults(func=func)
     p = sub.add_parser("verify", help="rerun committed runs and compare every metric")
     p.add_argument("runs", nargs="*", help="run folders, e.g. runs/smoke/target/<run>")
     p.add_argument("--scale", default=None, choices=["smoke", "offline", "full"])
@@ -102,7 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_verify)
     p = sub.add_parser("smoke-model", help="build the smoke-scale model (cached)")
     p.set_defaults(func=_smoke_model)
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # `xstilts run ... -- --slurm-status-command squeue`: what follows `--` goes to Snakemake as is
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.snakemake_args = argv[cut + 1:]
+    if args.snakemake_args and args.command != "run":
+        parser.error("arguments after `--` are passed to Snakemake, so only `xstilts run` accepts them")
     from xstilts.params import ParamsError
     from xstilts.data import DataMissingError
 

@@ -55,7 +55,7 @@ def warm_up() -> None:
     import matplotlib.pyplot  # noqa: F401  (selects the inline backend, as a notebook's first plot does)
     import torch
 
-    from xstilts import params, pipeline, report  # noqa: F401
+    from xstilts import params, phase_notebook, pipeline, report  # noqa: F401
 
     _START.update(cwd=os.getcwd(), environ=dict(os.environ), threads=torch.get_num_threads(),
                   rc=dict(matplotlib.rcParams), filters=list(warnings.filters))
