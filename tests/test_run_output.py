@@ -90,6 +90,20 @@ def test_records_of_an_earlier_invocation_are_ignored_and_a_retry_is_reported(tm
     assert shown.computed == ["smoke/target/a"] and not shown.failed and not shown.pending
 
 
+def test_the_summary_says_which_analyses_were_written_and_where(tmp_path):
+    from xstilts import paper
+
+    the_plan = dict(_plan(tmp_path, {}), analyses={"a0_main_table": [], "a1_task_scaling_pos": [], "a2_mixed": []})
+    notebook = tmp_path / "smoke/analyses/a0_main_table.ipynb"
+    lines = []
+    shown = progress.Progress(the_plan, ["a0_main_table", "a1_task_scaling_pos"], out=lambda text, flush: lines.append(text))
+    progress.record(notebook, "done", seconds=9.0)
+    shown.summary(10.0, None)
+    assert lines[1].startswith("Analyses: 1 written, 1 up to date, failed: a1_task_scaling_pos. ")
+    assert f"Figures in {progress.short(paper.FIGURES / 'smoke')}/, " in lines[1]
+    assert "tables and macros in" in lines[1] and str(tmp_path / "smoke/analyses") in lines[1]
+
+
 def test_a_score_is_the_zero_shot_average_or_the_best_dev_score():
     assert progress.score({"phase": "target", "average_zero_shot": float("nan"), "average": 12.34}) == "12.3"
     assert progress.score({"phase": "intermediate", "train": {"best_dev": 61.25}}) == "dev 61.2"

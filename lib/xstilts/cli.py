@@ -9,6 +9,8 @@
   xstilts verify RUN [RUN ...]                rerun committed runs in a scratch folder, compare metrics
   xstilts verify --scale S --sample N         the same for N runs drawn from runs/<S>/target
   xstilts smoke-model                         build (or find) the smoke-scale model
+  xstilts data prefetch GRID ... --scale full download every Hub split the grids need into a mirror
+  xstilts submission --scale S --out DIR      XTREME / XTREME-R submission folders (best run per task)
 """
 from __future__ import annotations
 
@@ -100,6 +102,25 @@ def _smoke_model(args) -> int:
     return 0
 
 
+def _prefetch(args) -> int:
+    from xstilts import prefetch
+
+    manifest = prefetch.prefetch(args.grids, args.scale, args.out, hub_cache=args.hub_cache)
+    print(f"OK: {len(manifest)} splits in the mirror's hub/ folder")
+    return 0
+
+
+def _submission(args) -> int:
+    import os
+
+    from xstilts import params, submission
+
+    root = args.runs_dir or os.environ.get("XSTILTS_RUNS") or str(params.REPO_ROOT / "runs")
+    print(submission.summary(submission.assemble(root, args.scale, args.out)))
+    print(f"Written: {args.out}/xtreme, {args.out}/xtreme-r, {args.out}/manifest.json")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xstilts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -147,6 +168,19 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_verify)
     p = sub.add_parser("smoke-model", help="build the smoke-scale model (cached)")
     p.set_defaults(func=_smoke_model)
+    p = sub.add_parser("data", help="data utilities")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    p = data_sub.add_parser("prefetch", help="download every Hub split the grids need into a local mirror")
+    p.add_argument("grids", nargs="+", help="params/experiments/NAME.yaml (or just NAME)")
+    p.add_argument("--scale", default="full", choices=["smoke", "offline", "full"])
+    p.add_argument("--out", default=None, help="the mirror folder (default: $XSTILTS_DATA or ../shared/data)")
+    p.add_argument("--hub-cache", default=None, help="datasets cache_dir (default: the datasets default)")
+    p.set_defaults(func=_prefetch)
+    p = sub.add_parser("submission", help="assemble XTREME and XTREME-R submission folders")
+    p.add_argument("--scale", default="smoke", choices=["smoke", "offline", "full"])
+    p.add_argument("--out", required=True, help="folder to write xtreme/, xtreme-r/ and manifest.json into")
+    p.add_argument("--runs-dir", default=None, help="default: $XSTILTS_RUNS or ./runs")
+    p.set_defaults(func=_submission)
     argv = sys.argv[1:] if argv is None else list(argv)
     # `xstilts run ... -- --slurm-status-command squeue`: what follows `--` goes to Snakemake as is
     cut = argv.index("--") if "--" in argv else len(argv)

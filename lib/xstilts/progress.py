@@ -143,7 +143,7 @@ class Progress:
             parts.append(f"{not_run} not run (an upstream run or Snakemake failed)")
         self.out(f"{len(self.jobs)} runs in {seconds(wall)}: {', '.join(parts)}.", flush=True)
         if analyses:
-            from xstilts import report
+            from xstilts import paper
 
             scale = self.plan["scale"]
             failed = [a for a, s in analyses.items() if s == "failed"]
@@ -151,8 +151,8 @@ class Progress:
             state = f"{written} written, {len(analyses) - written - len(failed)} up to date"
             if failed:
                 state += f", failed: {', '.join(failed)}"
-            self.out(f"Analyses: {state}. Figures in {short(report.FIGURES / scale)}/, tables and macros in "
-                     f"{short(report.GENERATED / scale)}/, executed analysis notebooks in "
+            self.out(f"Analyses: {state}. Figures in {short(paper.FIGURES / scale)}/, tables and macros in "
+                     f"{short(paper.GENERATED / scale)}/, executed analysis notebooks in "
                      f"{short(self.root / scale / 'analyses')}/.", flush=True)
         logs = f"Logs: {short(self.root / self.plan['scale'])}/<phase>/<run>/notebook.ipynb (executed notebooks)"
         self.out(logs + (f", Snakemake's in {short(snakemake_log)}." if snakemake_log else "."), flush=True)
