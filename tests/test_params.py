@@ -104,5 +104,7 @@ def test_notebook_job_command_line_reads_params_file_then_p_overrides(tmp_path, 
     seen = {}
     monkeypatch.setattr(workflow, "execute_notebook", lambda nb, out, parameters: seen.update(
         nb=nb, out=out, parameters=parameters))
+    monkeypatch.chdir(tmp_path)  # the job records its state beside its output (out.job.json)
+    monkeypatch.delenv("XSTILTS_WARM_SOCKET", raising=False)
     workflow.main(["in.ipynb", "out.ipynb", "-f", str(params_file), "-p", "seed", "3", "-p", "runs_dir", "/x y"])
     assert seen == {"nb": "in.ipynb", "out": "out.ipynb", "parameters": {"scale": "smoke", "seed": 3, "runs_dir": "/x y"}}

@@ -33,7 +33,8 @@ def _run(args) -> int:
     from xstilts import workflow
 
     return workflow.run(args.grids, args.scale, cores=args.cores, runs_dir=args.runs_dir, profile=args.profile,
-                        dry_run=args.dry_run, extra=args.snakemake_args)
+                        dry_run=args.dry_run, verbose=args.verbose, new_kernels=args.new_kernels,
+                        extra=args.snakemake_args)
 
 
 def _check(args) -> int:
@@ -161,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
                            help="assumed model-FLOPs utilisation where no run was measured (default 0.10)")
             p.add_argument("--peak-tflops", type=float, default=None,
                            help="device peak where no run was measured (default: H100 SXM, 989 bf16 / 67 fp32)")
+            p.add_argument("--verbose", action="store_true", help="show Snakemake's output (default: to runs/_logs/)")
+            p.add_argument("--new-kernels", action="store_true",
+                           help="start a kernel per run instead of reusing warm ones (slower; as on SLURM)")
         p.set_defaults(func=func)
     for name, func, help_ in (("status", _status, "where each run of the grids stands"),
                               ("results", _results, "the results of the grids' target runs as one tidy table")):

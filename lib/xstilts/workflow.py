@@ -12,14 +12,16 @@ import difflib
 import itertools
 import logging
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
 
 from xstilts import params as P
-from xstilts import audit, data, runs
+from xstilts import audit, data, progress, runs, warm
 
 NOTEBOOKS = P.REPO_ROOT / "notebooks"
 PHASE_NOTEBOOK = {"mlm": "01_mlm.ipynb", "intermediate": "02_intermediate.ipynb", "target": "03_target.ipynb"}
@@ -121,43 +123,121 @@ def offline_env(scale: str, env: dict) -> dict:
 
 
 def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | None = None,
-        profile: str | None = None, dry_run: bool = False, extra: list[str] | None = None) -> int:
-    """Validate the grids, write the job plan, and hand it to Snakemake."""
+        profile: str | None = None, dry_run: bool = False, verbose: bool = False, new_kernels: bool = False,
+        extra: list[str] | None = None) -> int:
+    """Validate the grids, write the job plan, hand it to Snakemake and report each run as it ends.
+
+    Snakemake's own output goes to `<runs>/_logs/` (to the terminal with `verbose` or `dry_run`).
+    A local run executes the phase notebooks in warm kernels (`warm.Pool`); with a `profile`
+    (SLURM) or `new_kernels`, every job starts its own.
+    """
+    started = time.monotonic()
     the_plan = plan(grid_paths, scale, runs_dir)
     if audit.strict(scale) and audit.report(grid_paths, scale) != 0:
         return 2  # undeclared data overlap: nothing runs (audit.py)
     root = Path(the_plan["runs_root"])
-    plan_file = root / "_plans" / f"{scale}-{'+'.join(Path(p).stem for p in grid_paths)}.json"
+    plan_file = _write_plan(the_plan, root, grid_paths)
+    stale = _stale_analyses(the_plan, root)
+    shown = progress.Progress(the_plan, stale)
+    print(f"{len(the_plan['jobs'])} runs in the plan, {len(shown.pending)} to compute; "
+          f"{len(the_plan['analyses'])} analyses, {len(stale)} to write.", flush=True)
+    shown.show_reused()
+    if not shown.pending and not stale and not _incomplete_markers(root) and not extra:
+        shown.summary(time.monotonic() - started, None)
+        return 0  # nothing for Snakemake to do: skip its start-up (seconds)
+    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(Path(__file__).parent / "workflow" / "Snakefile"),
+                 "--directory", str(root), "--configfile", str(plan_file), "--nolock"]
+    env = offline_env(scale, dict(os.environ, PYTHONHASHSEED="0"))
+    log_file = None if verbose or dry_run else root / "_logs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{scale}.log"
+    if log_file:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file or os.devnull, "a") as log:
+        sink = None if log_file is None else log
+        if _incomplete_markers(root):
+            # result.json is written last and atomically, so it marks a finished run even when the
+            # grid was killed while that job's notebook was still closing: tell Snakemake so, or
+            # --rerun-incomplete would delete the result and recompute the run
+            finished = [f"{rel}/{runs.RESULT}" for rel in shown.reused]
+            subprocess.call(snakemake + ["--quiet", "all", "--cleanup-metadata", *finished], env=env,
+                            stdout=subprocess.DEVNULL if sink is None else sink, stderr=sink)
+        # runs are keyed by hash and written atomically, so a lock left by a killed run (kill -9)
+        # must not block the rerun that resumes it: --nolock
+        cmd = snakemake + ["--cores", str(cores), "--rerun-incomplete", "--rerun-triggers", "mtime", "--keep-going"]
+        cmd += ["--profile", profile] if profile else []
+        cmd += ["--dry-run"] if dry_run else []
+        cmd += extra or []
+        pool = None
+        if not profile and not dry_run and not new_kernels and shown.pending:
+            pool = warm.Pool(min(cores, len(shown.pending)), cwd=str(NOTEBOOKS), env=env, thread_env=PHASE_THREAD_ENV)
+            env[warm.SOCKET_ENV] = pool.socket_path
+        try:
+            rc = _follow(subprocess.Popen(cmd, env=env, stdout=sink, stderr=sink), shown)
+        except KeyboardInterrupt:
+            rc = 130
+            print("Interrupted: finished runs are kept; the same command resumes the rest.", flush=True)
+        finally:
+            if pool:
+                pool.close()
+    if dry_run:
+        return rc
+    shown.summary(time.monotonic() - started, log_file)
+    if rc not in (0, 130) and not shown.failed and log_file:  # Snakemake itself failed (not a notebook): its last words
+        print("Snakemake failed:\n" + "".join(log_file.read_text(errors="replace").splitlines(True)[-15:]),
+              file=sys.stderr, flush=True)
+    return rc
+
+
+# Snakemake exports OMP_NUM_THREADS & co. = the rule's `threads` (1 for the phase rule) to each job:
+# the warm kernels start with the same values
+PHASE_THREAD_ENV = {k: "1" for k in warm.THREAD_VARS}
+
+
+def _write_plan(the_plan: dict, root: Path, grid_paths: list[str]) -> Path:
+    plan_file = root / "_plans" / f"{the_plan['scale']}-{'+'.join(Path(p).stem for p in grid_paths)}.json"
     runs.write_json(plan_file, the_plan)
     for rel, job in the_plan["jobs"].items():  # papermill -f files, one per run
         params_file = root / "_params" / f"{Path(rel).name}.yaml"
         if not params_file.exists():
             params_file.parent.mkdir(parents=True, exist_ok=True)
             params_file.write_text(yaml.safe_dump(dict(job["params"], runs_dir=str(root)), sort_keys=True))
-    n_new = sum(not (root / rel / runs.RESULT).exists() for rel in the_plan["jobs"])
-    print(f"{len(the_plan['jobs'])} runs in the plan, {n_new} to compute; "
-          f"{len(the_plan['analyses'])} analyses. Logs (executed notebooks): {root}/<run>/notebook.ipynb",
-          flush=True)
-    # runs are keyed by hash and written atomically, so a lock left by a killed run (kill -9) must
-    # not block the rerun that resumes it: --nolock
-    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(Path(__file__).parent / "workflow" / "Snakefile"),
-                 "--directory", str(root), "--configfile", str(plan_file), "--nolock"]
-    env = offline_env(scale, dict(os.environ, PYTHONHASHSEED="0"))
-    finished = [f"{rel}/{runs.RESULT}" for rel in the_plan["jobs"] if (root / rel / runs.RESULT).exists()]
-    if finished:
-        # result.json is written last and atomically, so it marks a finished run even when the
-        # grid was killed while that job's notebook was still closing: tell Snakemake so, or
-        # --rerun-incomplete would delete the result and recompute the run
-        subprocess.call(snakemake + ["--quiet", "all", "--cleanup-metadata", *finished], env=env,
-                        stdout=subprocess.DEVNULL)
-    cmd = snakemake + ["--cores", str(cores), "--rerun-incomplete", "--rerun-triggers", "mtime", "--keep-going",
-                       "--quiet", "rules"]
-    if profile:
-        cmd += ["--profile", profile]
-    if dry_run:
-        cmd.append("--dry-run")
-    cmd += extra or []
-    return subprocess.call(cmd, env=env)
+    return plan_file
+
+
+def _stale_analyses(the_plan: dict, root: Path) -> list[str]:
+    """Analyses Snakemake would (re)write: missing, or older than a result they read (--rerun-triggers mtime)."""
+    stale = []
+    for analysis, needed in the_plan["analyses"].items():
+        out = root / the_plan["scale"] / "analyses" / f"{analysis}.ipynb"
+        inputs = [root / rel / runs.RESULT for rel in needed]
+        if not out.exists() or any(not f.exists() or f.stat().st_mtime > out.stat().st_mtime for f in inputs):
+            stale.append(analysis)
+    return stale
+
+
+def _incomplete_markers(root: Path) -> bool:
+    """Whether Snakemake's metadata marks any output of this runs folder as incomplete (a killed job)."""
+    marks = root / ".snakemake" / "incomplete"
+    return marks.exists() and any(p.is_file() for p in marks.rglob("*"))
+
+
+def _follow(proc: subprocess.Popen, shown: progress.Progress) -> int:
+    """Wait for Snakemake, printing each run as it ends; a SIGTERM stops it as Ctrl-C does."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        while proc.poll() is None:
+            shown.poll()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C reached it already; a SIGTERM did not
+        proc.wait()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    shown.poll()
+    return proc.returncode
 
 
 def execute_notebook(notebook: str, output: str, parameters: dict) -> None:
@@ -181,12 +261,18 @@ def execute_notebook(notebook: str, output: str, parameters: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m xstilts.workflow NOTEBOOK OUTPUT [-f PARAMS.yaml] [-p KEY VALUE ...]` (the Snakefile's jobs)."""
+    """`python -m xstilts.workflow NOTEBOOK OUTPUT [-f PARAMS.yaml] [-p KEY VALUE ...]` (the Snakefile's jobs).
+
+    In a local `xstilts run` the notebook executes in a warm kernel of its pool (`warm.SOCKET_ENV`),
+    elsewhere in a new kernel. The job's state is recorded next to OUTPUT (`progress.record`).
+    """
     cli = argparse.ArgumentParser(prog="python -m xstilts.workflow", description=main.__doc__)
     cli.add_argument("notebook")
     cli.add_argument("output")
     cli.add_argument("-f", "--parameters-file")
     cli.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
+    cli.add_argument("--new-kernel", action="store_true", help="never a warm kernel (analyses: their figures "
+                     "and tables must be byte-identical to a notebook run by hand)")
     args = cli.parse_args(argv)
     parameters = P.read_yaml(args.parameters_file) if args.parameters_file else {}
     parameters.update({key: yaml.safe_load(value) for key, value in args.parameter})  # as papermill -p
@@ -194,7 +280,22 @@ def main(argv: list[str] | None = None) -> None:
     rank = int(os.environ.get("RANK", "0"))
     if rank:  # `accelerate launch` runs this once per GPU (distributed.py): process 0's notebook is the log
         output = str(Path(output).with_suffix(f".rank{rank}.ipynb"))
-    execute_notebook(args.notebook, output, parameters)
+    started = time.monotonic()
+    if not rank:
+        progress.record(output, "running")
+    pool_socket = os.environ.get(warm.SOCKET_ENV)
+    try:
+        if pool_socket and os.path.exists(pool_socket) and not args.new_kernel and not rank:
+            warm.request(pool_socket, args.notebook, output, parameters)
+        else:
+            execute_notebook(args.notebook, output, parameters)
+    except Exception as err:  # noqa: BLE001  (any failure: recorded for `xstilts run`, then the job fails)
+        error = str(err) if isinstance(err, warm.JobFailed) else warm.error_head(err)
+        progress.record(output, "failed", seconds=time.monotonic() - started, error=error,
+                        notebook=str(Path(output).resolve()))
+        sys.exit(f"{args.notebook} failed; executed notebook: {output}\n{error}")
+    if not rank:
+        progress.record(output, "done", seconds=time.monotonic() - started)
 
 
 if __name__ == "__main__":
