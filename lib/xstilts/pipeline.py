@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xstilts import data, encode, evaluate, metrics, models, runs, tasks, train
+from xstilts import data, encode, evaluate, metrics, models, preflight, runs, tasks, train
 
 log = logging.getLogger("xstilts")
 
@@ -33,6 +33,12 @@ def device_of(cfg) -> str:
     if cfg["device"] == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device: cuda was asked for but torch sees no GPU; use device: auto or cpu.")
     return cfg["device"]
+
+
+def check_before_compute(cfg) -> None:
+    """What would otherwise fail mid-run: the device, the model's cache and length, the runs folder."""
+    preflight.check_environment(cfg)
+    runs.check_runs_root(runs.runs_root(cfg))
 
 
 def log_to(run_dir: Path) -> None:
@@ -62,8 +68,10 @@ def _examples(cfg, task, split, lang, limit=-1):
 def _features(cfg, tokenizer, task, split, lang, examples, *, labels, train_mode):
     fmt = tasks.get_task(task)["format"]
     max_length = cfg["max_length_qa"] if fmt == "qa" else cfg["max_length"]
-    key = (encode.VERSION, cfg["model"], cfg["source"], task, split, lang, len(examples), examples[:1] and str(examples[0])[:200],
-           tuple(labels or ()), max_length, cfg["doc_stride"], train_mode)
+    # the tokenizer's and the examples' content, not their names: a rebuilt tokenizer or changed
+    # data never reuses stale token ids
+    key = (encode.VERSION, encode.tokenizer_fingerprint(tokenizer), task, split, lang,
+           encode.examples_fingerprint(examples), tuple(labels or ()), max_length, cfg["doc_stride"], train_mode)
     return encode.cached(key, lambda: encode.encode(fmt, examples, tokenizer, labels=labels, max_length=max_length,
                                                     doc_stride=cfg["doc_stride"], train=train_mode),
                          models.cache_dir())
@@ -114,6 +122,7 @@ def run_mlm(cfg) -> dict:
     d = runs.run_dir(cfg, "mlm")
     if (done := runs.finished(d)):
         return _absolute(done, d)
+    check_before_compute(cfg)
     from transformers import AutoModelForMaskedLM
 
     seed_everything(cfg)
@@ -127,7 +136,9 @@ def run_mlm(cfg) -> dict:
     model = AutoModelForMaskedLM.from_pretrained(base).to(device)
     stats = train.train_mlm(model, tokenizer, texts, steps=cfg["mlm_steps"], batch_size=cfg["mlm_batch_size"],
                             learning_rate=cfg["mlm_learning_rate"], max_length=cfg["max_length"], seed=cfg["seed"],
-                            probability=cfg["mlm_probability"], checkpoint=d / "checkpoint.pt",
+                            probability=cfg["mlm_probability"], weight_decay=cfg["weight_decay"],
+                            adam_epsilon=cfg["adam_epsilon"], warmup_ratio=cfg["warmup_ratio"],
+                            max_grad_norm=cfg["max_grad_norm"], checkpoint=d / "checkpoint.pt",
                             checkpoint_every=cfg["checkpoint_every"], device=device,
                             freeze_embeddings=cfg["freeze_embeddings"], log=log.info)
     _save(model, tokenizer, d / "model")
@@ -156,6 +167,7 @@ def run_intermediate(cfg) -> dict:
     d = runs.run_dir(cfg, "intermediate")
     if (done := runs.finished(d)):
         return _absolute(done, d)
+    check_before_compute(cfg)
     seed_everything(cfg)
     device = device_of(cfg)
     tokenizer = models.load_tokenizer(upstream["checkpoint"])
@@ -213,6 +225,7 @@ def run_target(cfg) -> dict:
     if (done := runs.finished(d)):
         return done
     data.check_run_inputs(cfg)
+    check_before_compute(cfg)
     upstream = run_intermediate(cfg)
     seed_everything(cfg)
     device = device_of(cfg)
@@ -221,6 +234,14 @@ def run_target(cfg) -> dict:
     langs = data.target_languages(cfg)
     tokenizer = models.load_tokenizer(upstream["checkpoint"])
     test_sets = {lang: _examples(cfg, name, "test", lang, cfg["max_eval_examples"]) for lang in langs}
+    if task["format"] != "retrieval":  # all data before the model: a broken file fails before training
+        source_task = tasks.train_task(name)
+        train_ex = _examples(cfg, source_task, "train", "en", cfg["max_train_examples"])
+        dev_ex = _examples(cfg, source_task, "validation", "en", cfg["eval_examples"])
+    empty = [lang for lang, rows in test_sets.items() if not rows]
+    if empty:
+        raise data.DataFormatError(f"the {name} test data of {', '.join(empty)} has no examples; check the "
+                                   f"files `xstilts tasks` lists for {name}, or narrow `target_languages`.")
     d = runs.start(cfg, "target")
     log_to(d)
     encoder = models.load_encoder(upstream["checkpoint"]).to(device)
@@ -234,9 +255,6 @@ def run_target(cfg) -> dict:
                 encoder, tokenizer, test_sets[lang], metric=task["metric"], layer=layer,
                 batch_size=cfg["eval_batch_size"], max_length=cfg["max_length"], device=device)
     else:
-        source_task = tasks.train_task(name)
-        train_ex = _examples(cfg, source_task, "train", "en", cfg["max_train_examples"])
-        dev_ex = _examples(cfg, source_task, "validation", "en", cfg["eval_examples"])
         labels = _labels(name, train_ex)
         if cfg["freeze_embeddings"]:
             train.freeze_word_embeddings(encoder)
