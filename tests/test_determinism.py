@@ -63,3 +63,37 @@ def test_import_pins_the_environment_of_child_processes():
 def test_kernel_state_is_recorded():
     state = determinism.kernel_state()
     assert {"pinned", "aten_cpu_capability", "mkl_cbwr", "threads", "cpu"} <= set(state)
+
+
+# ---------------------------------------------------------------------------------- xstilts verify
+@pytest.mark.slow
+def test_verify_reruns_a_run_exactly_and_catches_a_changed_metric(tmp_path, capsys):
+    from xstilts import cli, params, pipeline, runs
+
+    cfg = params.resolve({"target_task": "udpos", "target_max_steps": 20, "runs_dir": str(tmp_path / "runs")})
+    pipeline.run_target(cfg)
+    folder = runs.run_dir(cfg, "target")
+    assert cli.main(["verify", str(folder)]) == 0
+    assert "identical" in capsys.readouterr().out
+    # a committed number that the code does not reproduce is caught, with its size and place
+    result = runs.read_json(folder / runs.RESULT)
+    result["headline"]["es"] += 0.25
+    runs.write_json(folder / runs.RESULT, result)
+    assert cli.main(["verify", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "DIFFERS" in out and "largest |diff| 0.25" in out and "headline/es" in out
+
+
+def test_verify_tolerances_by_device_kind():
+    from xstilts import verify
+
+    pinned = {"pinned": True, "aten_cpu_capability": "AVX2", "threads": 1}
+    cpu = {"provenance": {"device": "cpu", "kernels": pinned}, "headline": {"de": 50.0}}
+    assert verify.compare(cpu, cpu, "r").status == "identical"
+    gpu = {"provenance": {"device": "cuda"}, "headline": {"de": 50.3}}
+    assert verify.compare(dict(gpu, headline={"de": 50.0}), gpu, "r").status == "within tolerance"
+    assert verify.compare(cpu, gpu, "r").status == "not comparable"
+    other_threads = {"provenance": {"device": "cpu", "kernels": dict(pinned, threads=2)}, "headline": {"de": 50.1}}
+    assert verify.compare(cpu, other_threads, "r").tolerance == verify.UNPINNED_CPU_TOLERANCE
+    off = {"provenance": {"device": "cpu", "kernels": pinned}, "headline": {"de": 49.0}}
+    assert verify.compare(cpu, off, "r").status == "DIFFERS"

@@ -3,6 +3,8 @@
   xstilts tasks                               the task registry as a table
   xstilts run GRID [GRID ...] --scale S       run experiment grids (Snakemake + papermill)
   xstilts check GRID [GRID ...] --scale S     validate grids without running anything
+  xstilts verify RUN [RUN ...]                rerun committed runs in a scratch folder, compare metrics
+  xstilts verify --scale S --sample N         the same for N runs drawn from runs/<S>/target
   xstilts smoke-model                         build (or find) the smoke-scale model
 """
 from __future__ import annotations
@@ -40,6 +42,29 @@ def _check(args) -> int:
     return 0
 
 
+def _verify(args) -> int:
+    from pathlib import Path
+
+    from xstilts import runs, verify
+
+    folders = [Path(r) for r in args.runs]
+    if not folders:
+        if not args.scale:
+            raise ValueError("xstilts verify needs run folders (runs/<scale>/<phase>/<run>) or --scale S "
+                             "[--sample N] to draw finished target runs from the runs folder.")
+        root = Path(args.runs_dir) if args.runs_dir else runs.runs_root({})
+        folders = verify.sample_runs(root, args.scale, sample=args.sample, seed=args.seed)
+        if not folders:
+            raise ValueError(f"No finished target runs under {root / args.scale / 'target'}: run a grid first "
+                             f"(xstilts run params/experiments/a0_main_table.yaml --scale {args.scale}).")
+    verdicts = verify.verify(folders)
+    bad = [v for v in verdicts if v.status in ("DIFFERS", "missing metrics")]
+    if not any(v.status != "not comparable" for v in verdicts):
+        print("xstilts verify: no run could be compared on this device kind; verify on the kind that made them.")
+        return 1
+    return 1 if bad else 0
+
+
 def _smoke_model(args) -> int:
     from xstilts import models
 
@@ -65,6 +90,13 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--profile", default=None, help="a Snakemake profile, e.g. profiles/slurm")
             p.add_argument("--dry-run", action="store_true")
         p.set_defaults(func=func)
+    p = sub.add_parser("verify", help="rerun committed runs and compare every metric")
+    p.add_argument("runs", nargs="*", help="run folders, e.g. runs/smoke/target/<run>")
+    p.add_argument("--scale", default=None, choices=["smoke", "offline", "full"])
+    p.add_argument("--sample", type=int, default=3, help="with --scale: how many target runs to draw")
+    p.add_argument("--seed", type=int, default=0, help="with --scale: which runs are drawn")
+    p.add_argument("--runs-dir", default=None, help="default: $XSTILTS_RUNS or ./runs")
+    p.set_defaults(func=_verify)
     p = sub.add_parser("smoke-model", help="build the smoke-scale model (cached)")
     p.set_defaults(func=_smoke_model)
     args = parser.parse_args(argv)
