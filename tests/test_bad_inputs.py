@@ -165,6 +165,9 @@ CASES = [
     Case("-p model someorg/x with HF_HUB_OFFLINE=1, not cached", "notebook",
          lambda ctx: (ctx.monkeypatch.setenv("HF_HUB_OFFLINE", "1"), ctx.notebook(model="someorg/not-in-any-cache")),
          P.ParamsError, "not in the local Hugging Face cache"),
+    Case("-p runs_dir FILE (a file, not a folder)", "notebook",
+         lambda ctx: (ctx.tmp.joinpath("file").write_text("x"), ctx.notebook(runs_dir=str(ctx.tmp / "file"))),
+         P.ParamsError, "is a file, not a folder"),
     Case("-p seeed 3 (typo)", "notebook", _nb(seeed=3), P.ParamsError, "Unknown parameter(s) 'seeed'"),
     # ------------------------------------------------ grids (xstilts check / run)
     Case("grid axis as a string: `target_task: udpos`", "cli", lambda ctx: ctx.check("grid: {target_task: udpos}\n"),
