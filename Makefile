@@ -47,10 +47,15 @@ nbval: setup smoke
 	$(VENV)/bin/pytest -q --nbval --nbval-current-env notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
 # the paper: needs a LaTeX installation (Debian: texlive-latex-base texlive-latex-recommended
-# texlive-latex-extra); shows the scale named by \ResultsScale in paper/main.tex
+# texlive-latex-extra texlive-bibtex-extra latexmk; .ci/run installs them); shows the scale named by
+# \ResultsScale in paper/main.tex. Fails on LaTeX errors and on undefined references or citations.
 paper:
-	cd paper && pdflatex -interaction=nonstopmode -halt-on-error main.tex >/dev/null && \
-	  pdflatex -interaction=nonstopmode -halt-on-error main.tex >/dev/null && echo "paper/main.pdf written"
+	@{ command -v latexmk && command -v pdflatex; } >/dev/null || { echo "make paper: latexmk or pdflatex not found. Install LaTeX, e.g. Debian/Ubuntu: sudo apt-get install texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-bibtex-extra latexmk (booktabs, multirow, geometry, hyperref, natbib; conda: conda install -c conda-forge texlive-core latexmk)" >&2; exit 2; }
+	cd paper && latexmk -pdf -interaction=nonstopmode -halt-on-error -silent main.tex >/dev/null
+	@! grep -E "undefined|Citation .* undefined|There were undefined" paper/main.log || \
+	  { echo "paper/main.log: undefined references or citations" >&2; exit 1; }
+	@! grep -E "Warning--|error message" paper/main.blg || { echo "paper/main.blg: BibTeX problems" >&2; exit 1; }
+	@echo "paper/main.pdf written"
 
 benchmark: setup
 	$(PY) benchmarks/bench_train.py

@@ -305,6 +305,11 @@ def test_write_xtreme_predictions_layout(tmp_path):
     p = M.write_xtreme_predictions("tatoeba", "zh", [3, 1], tmp_path)
     assert p.read_text() == "3\n1\n"
 
+    # XTREME-R's read_xcopa: json.loads(row)["label"] per line, compared to the gold ints
+    p = M.write_xtreme_predictions("xcopa", "qu", [1, 0], tmp_path)
+    assert p == tmp_path / "xcopa" / "test-qu.jsonl"
+    assert [json.loads(row)["label"] for row in p.read_text().splitlines()] == [1, 0]
+
     p = M.write_xtreme_predictions("mlqa", "zh", {"id1": "电池"}, tmp_path)
     assert p == tmp_path / "mlqa" / "test-zh.json"
     assert json.loads(p.read_text(encoding="utf-8")) == {"id1": "电池"}

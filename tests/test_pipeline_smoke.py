@@ -64,7 +64,7 @@ def _cli(*args, env=None):
 
 
 def test_cli_tasks_lists_every_task_with_sources_and_metric():
-    out = _cli("tasks")
+    out = _cli("tasks", "--wide")
     assert out.returncode == 0
     for name in ("xnli", "udpos", "ud_parse", "squad_v2", "tatoeba", "xcopa", "ccg", "stsb"):
         assert name in out.stdout

@@ -2,28 +2,27 @@
 
   xstilts tasks                               the task registry as a table
   xstilts run GRID [GRID ...] --scale S       run experiment grids (Snakemake + papermill)
+      [--profile profiles/slurm] [-- SNAKEMAKE_ARGS]   extra arguments after `--` go to Snakemake
   xstilts check GRID [GRID ...] --scale S     validate grids without running anything
+  xstilts status GRID [GRID ...] --scale S    each run: done / running / interrupted / failed / missing
+  xstilts results GRID [GRID ...] --scale S   one row per (run, language, metric) [--format csv|markdown|json]
   xstilts verify RUN [RUN ...]                rerun committed runs in a scratch folder, compare metrics
   xstilts verify --scale S --sample N         the same for N runs drawn from runs/<S>/target
   xstilts smoke-model                         build (or find) the smoke-scale model
+  xstilts data prefetch GRID ... --scale full download every Hub split the grids need into a mirror
+  xstilts submission --scale S --out DIR      XTREME / XTREME-R submission folders (best run per task)
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _tasks(args) -> int:
-    from xstilts import tasks
+    from xstilts import task_table
 
-    table = tasks.registry_table()
-    if args.role:
-        table = table[table["role"] == args.role]
-    import pandas as pd
-
-    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
-                           "display.max_colwidth", args.width):
-        print(table.to_string(index=False))
+    print(task_table.render(role=args.role, details=args.details, fmt=args.format, wide=args.wide))
     return 0
 
 
@@ -31,7 +30,7 @@ def _run(args) -> int:
     from xstilts import workflow
 
     return workflow.run(args.grids, args.scale, cores=args.cores, runs_dir=args.runs_dir, profile=args.profile,
-                        dry_run=args.dry_run)
+                        dry_run=args.dry_run, extra=args.snakemake_args)
 
 
 def _check(args) -> int:
@@ -39,6 +38,36 @@ def _check(args) -> int:
 
     the_plan = workflow.plan(args.grids, args.scale, args.runs_dir)
     print(f"OK: {len(the_plan['jobs'])} runs, analyses: {', '.join(the_plan['analyses']) or '-'}")
+    return 0
+
+
+def _status(args) -> int:
+    from xstilts import status
+
+    state = status.grid_status(args.grids, args.scale, args.runs_dir, stale_minutes=args.stale_minutes)
+    if args.format == "json":
+        import json
+
+        print(json.dumps(state, indent=1))
+    else:
+        print(status.format_status(state, only_pending=args.pending))
+    return 0
+
+
+def _results(args) -> int:
+    from xstilts import results_table, workflow
+
+    the_plan = workflow.plan(args.grids, args.scale, args.runs_dir)
+    targets = [Path(rel).name for rel, job in the_plan["jobs"].items() if job["phase"] == "target"]
+    table = results_table.tidy(args.scale, the_plan["runs_root"], run_names=targets)
+    if args.headline:
+        table = table[table["headline"]]
+    missing = len(set(targets) - set(table["run"]))
+    if missing:
+        where = f" --runs-dir {args.runs_dir}" if args.runs_dir else ""
+        print(f"xstilts: {missing} of {len(targets)} target runs have no result yet "
+              f"(`xstilts status {' '.join(args.grids)} --scale {args.scale}{where}`)", file=sys.stderr)
+    print(results_table.render(table, args.format), end="")
     return 0
 
 
@@ -72,13 +101,34 @@ def _smoke_model(args) -> int:
     return 0
 
 
+def _prefetch(args) -> int:
+    from xstilts import prefetch
+
+    manifest = prefetch.prefetch(args.grids, args.scale, args.out, hub_cache=args.hub_cache)
+    print(f"OK: {len(manifest)} splits in the mirror's hub/ folder")
+    return 0
+
+
+def _submission(args) -> int:
+    import os
+
+    from xstilts import params, submission
+
+    root = args.runs_dir or os.environ.get("XSTILTS_RUNS") or str(params.REPO_ROOT / "runs")
+    print(submission.summary(submission.assemble(root, args.scale, args.out)))
+    print(f"Written: {args.out}/xtreme, {args.out}/xtreme-r, {args.out}/manifest.json")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xstilts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("tasks", help="print the task registry")
     p.add_argument("--role", choices=["intermediate", "target", "mlm"])
-    p.add_argument("--width", type=int, default=60, help="column width")
+    p.add_argument("--details", action="store_true", help="one block per task: every split's files and substitute sentence")
+    p.add_argument("--wide", action="store_true", help="every column unwrapped, whatever the terminal's width")
+    p.add_argument("--format", choices=["text", "markdown"], default="text")
     p.set_defaults(func=_tasks)
     for name, func, help_ in (("run", _run, "run experiment grids"), ("check", _check, "validate grids")):
         p = sub.add_parser(name, help=help_)
@@ -90,6 +140,21 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--profile", default=None, help="a Snakemake profile, e.g. profiles/slurm")
             p.add_argument("--dry-run", action="store_true")
         p.set_defaults(func=func)
+    for name, func, help_ in (("status", _status, "where each run of the grids stands"),
+                              ("results", _results, "the results of the grids' target runs as one tidy table")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("grids", nargs="+", help="params/experiments/NAME.yaml (or just NAME)")
+        p.add_argument("--scale", default="smoke", choices=["smoke", "offline", "full"])
+        p.add_argument("--runs-dir", default=None, help="default: $XSTILTS_RUNS or ./runs")
+        if name == "status":
+            p.add_argument("--pending", action="store_true", help="list only the runs that are not done")
+            p.add_argument("--stale-minutes", type=float, default=60,
+                           help="a started run unchanged for longer counts as interrupted (default 60)")
+            p.add_argument("--format", choices=["text", "json"], default="text")
+        else:
+            p.add_argument("--format", choices=["text", "csv", "markdown", "json"], default="text")
+            p.add_argument("--headline", action="store_true", help="only each task's headline metric")
+        p.set_defaults(func=func)
     p = sub.add_parser("verify", help="rerun committed runs and compare every metric")
     p.add_argument("runs", nargs="*", help="run folders, e.g. runs/smoke/target/<run>")
     p.add_argument("--scale", default=None, choices=["smoke", "offline", "full"])
@@ -99,7 +164,26 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_verify)
     p = sub.add_parser("smoke-model", help="build the smoke-scale model (cached)")
     p.set_defaults(func=_smoke_model)
-    args = parser.parse_args(argv)
+    p = sub.add_parser("data", help="data utilities")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    p = data_sub.add_parser("prefetch", help="download every Hub split the grids need into a local mirror")
+    p.add_argument("grids", nargs="+", help="params/experiments/NAME.yaml (or just NAME)")
+    p.add_argument("--scale", default="full", choices=["smoke", "offline", "full"])
+    p.add_argument("--out", default=None, help="the mirror folder (default: $XSTILTS_DATA or ../shared/data)")
+    p.add_argument("--hub-cache", default=None, help="datasets cache_dir (default: the datasets default)")
+    p.set_defaults(func=_prefetch)
+    p = sub.add_parser("submission", help="assemble XTREME and XTREME-R submission folders")
+    p.add_argument("--scale", default="smoke", choices=["smoke", "offline", "full"])
+    p.add_argument("--out", required=True, help="folder to write xtreme/, xtreme-r/ and manifest.json into")
+    p.add_argument("--runs-dir", default=None, help="default: $XSTILTS_RUNS or ./runs")
+    p.set_defaults(func=_submission)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # `xstilts run ... -- --slurm-status-command squeue`: what follows `--` goes to Snakemake as is
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.snakemake_args = argv[cut + 1:]
+    if args.snakemake_args and args.command != "run":
+        parser.error("arguments after `--` are passed to Snakemake, so only `xstilts run` accepts them")
     from xstilts.params import ParamsError
     from xstilts.data import DataMissingError
 

@@ -374,6 +374,11 @@ def read_mlm_text(path: Path, lang: str) -> list[dict]:
     return rows
 
 
+def read_examples_jsonl(path: Path, lang: str) -> list[dict]:
+    """Rows already in the example schema, one JSON object per line (prefetched Hub splits)."""
+    return [json.loads(line) for line in _lines(path) if line.strip()]
+
+
 READERS: dict[str, Callable[[Path, str], list[dict]]] = {
     "word_tag_tsv": read_word_tag_tsv,
     "conllu_pos": read_conllu_pos,
@@ -393,6 +398,7 @@ READERS: dict[str, Callable[[Path, str], list[dict]]] = {
     "tatoeba": read_tatoeba,
     "text_lines": read_text_lines,
     "mlm_text": read_mlm_text,
+    "examples_jsonl": read_examples_jsonl,
 }
 
 
@@ -564,6 +570,24 @@ def _fill(template: str, lang: str) -> str:
     return template.format(lang=lang, iso3=ISO3.get(lang, lang), Language=name, language=name.lower())
 
 
+# `xstilts data prefetch` writes Hub splits into a mirror here, in the example schema (one JSON
+# object per line). A prefetched split is the real data, so it takes precedence over the
+# registry's mirror entry (and its substitute note) when a mirror has it.
+PREFETCHED = "hub"
+
+
+def prefetched_path(root: str | os.PathLike, task_name: str, split: str, lang: str) -> Path:
+    return Path(root) / PREFETCHED / task_name / f"{split}-{lang}.jsonl"
+
+
+def _prefetched(task_name: str, split: str, lang: str, data_dir) -> Path | None:
+    try:
+        path = prefetched_path(mirror_dir(data_dir), task_name, split, lang)
+    except DataMissingError:
+        return None
+    return path if path.is_file() else None
+
+
 def _has_placeholder(spec: dict) -> bool:
     values = [spec.get(k) for k in ("files", "name", "path", "id_prefix")]
     values += [v for p in spec.get("parts", []) for v in (p.get("name"), p.get("path"))]
@@ -615,8 +639,10 @@ def _split_spec(task_name: str, split: str, source: str, lang: str) -> dict:
     return spec
 
 
-def source_note(task_name: str, split: str, source: str) -> str | None:
+def source_note(task_name: str, split: str, source: str, data_dir=None, lang: str = "en") -> str | None:
     """The substitute sentence for a task/split/source (None where the real data is used)."""
+    if source == "mirror" and _prefetched(task_name, split, lang, data_dir):
+        return None
     task = task_registry.get_task(task_name)
     entry = task.get(source) or {}
     if "unavailable" in entry:
@@ -721,6 +747,9 @@ def load_examples(task_name: str, split: str, lang: str, *, source: str, data_di
         from xstilts import smoke  # written separately; imported lazily
         rows = smoke.generate(task_name, split, lang, seed=seed)
         return _sample(list(rows), limit, seed)
+    if source == "mirror" and (path := _prefetched(task_name, split, lang, data_dir)):
+        return _sample([dict(r) for r in _read_cached("examples_jsonl", str(path), lang, path.stat().st_mtime)],
+                       limit, seed)
     spec = _split_spec(task_name, split, source, lang)
     if source == "mirror":
         rows = _load_mirror(task_name, split, lang, spec, data_dir)
@@ -742,7 +771,7 @@ def check_available(task_name: str, split: str, lang: str, *, source: str, data_
     Cheap: checks the registry and that the mirror files exist, without parsing them; the Hub and
     the smoke generator cannot be checked without loading, so they only get the registry checks."""
     task_registry.get_task(task_name)
-    if source == "smoke":
+    if source == "smoke" or (source == "mirror" and _prefetched(task_name, split, lang, data_dir)):
         return
     spec = _split_spec(task_name, split, source, lang)
     if source != "mirror":
@@ -765,8 +794,8 @@ def target_languages(cfg: dict) -> list[str]:
     return cfg["target_languages"] or task_registry.languages(cfg["target_task"], cfg["scale"])
 
 
-def check_run_inputs(cfg: dict) -> None:
-    """Fail before any compute when data a run needs is missing, saying which and how to get it."""
+def needed_splits(cfg: dict) -> list[tuple[str, str, str]]:
+    """Every (task, split, language) a run reads, in the order it reads them."""
     needed = [(name, split, lang) for name in cfg["intermediate_tasks"] for lang in cfg["intermediate_languages"]
               for split in ("train", "validation") if split == "train" or lang == "en"]
     target = cfg["target_task"]
@@ -777,5 +806,10 @@ def check_run_inputs(cfg: dict) -> None:
     if cfg["mlm_steps"] > 0:
         needed += [("mlm_text", "train", lang)
                    for lang in cfg["mlm_languages"] or task_registry.languages("mlm_text", cfg["scale"])]
-    for task, split, lang in needed:
+    return needed
+
+
+def check_run_inputs(cfg: dict) -> None:
+    """Fail before any compute when data a run needs is missing, saying which and how to get it."""
+    for task, split, lang in needed_splits(cfg):
         check_available(task, split, lang, source=cfg["source"], data_dir=cfg["data_dir"] or None)

@@ -110,6 +110,13 @@ def embed(encoder, tokenizer, texts, *, layer, batch_size, max_length, device="c
 def retrieval_scores(encoder, tokenizer, examples, *, metric, layer, **kw):
     """Tatoeba: nearest English neighbour by cosine. BUCC: mine pairs above a threshold tuned on
     the gold pairs (XTREME tunes it on the BUCC dev/sample set), as in XTREME's bucc_optimize."""
+    return retrieval_predict(encoder, tokenizer, examples, metric=metric, layer=layer, **kw)[0]
+
+
+def retrieval_predict(encoder, tokenizer, examples, *, metric, layer, **kw):
+    """(scores, predictions) of `retrieval_scores`; predictions in XTREME's submission form:
+    Tatoeba the retrieved English row index per source sentence, BUCC the mined (source row,
+    target row) id pairs at or above the tuned threshold."""
     src = [(i, e["source"]) for i, e in enumerate(examples) if e["source"]]
     tgt = [(i, e["target"]) for i, e in enumerate(examples) if e["target"]]
     s_emb = embed(encoder, tokenizer, [t for _, t in src], layer=layer, **kw)
@@ -117,12 +124,14 @@ def retrieval_scores(encoder, tokenizer, examples, *, metric, layer, **kw):
     sim = s_emb @ t_emb.T
     if metric == "tatoeba_accuracy":
         gold = list(range(len(src)))  # Tatoeba rows are all aligned pairs
-        return metrics.tatoeba_accuracy(sim.argmax(1).tolist(), gold)
+        predicted = sim.argmax(1).tolist()
+        return metrics.tatoeba_accuracy(predicted, gold), predicted
     best = sim.argmax(1)
     candidates = [(str(src[i][0]), str(tgt[j][0]), float(sim[i, j])) for i, j in enumerate(best)]
     gold = {(str(i), str(i)) for i, e in enumerate(examples) if e["source"] and e["target"]}
     threshold, scores = metrics.bucc_optimize_threshold(candidates, gold)
-    return dict(scores, threshold=threshold)
+    mined = [(s, t) for s, t, score in candidates if score >= threshold]
+    return dict(scores, threshold=threshold), mined
 
 
 def most_frequent_tag_baseline(train_examples, test_examples) -> list[list[str]]:

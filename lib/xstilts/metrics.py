@@ -36,7 +36,7 @@ import numpy as np
 __all__ = [
     "accuracy", "seqeval_f1", "upos_accuracy", "squad", "squad_v2", "mlqa", "bucc_f1",
     "bucc_optimize_threshold", "tatoeba_accuracy", "uas_las", "pearson_spearman",
-    "METRICS", "HEADLINE", "QA_TASKS", "task_metric", "xtreme_score", "write_xtreme_predictions",
+    "METRICS", "HEADLINE", "QA_TASKS", "task_metric", "xtreme_score", "write_xtreme_predictions", "xtreme_task_dir",
 ]
 
 
@@ -477,9 +477,15 @@ def xtreme_score(task_scores: Mapping[str, Mapping[str, Any]]) -> dict[str, floa
 # --------------------------------------------------------------------------- submission files
 # Our registry name -> XTREME's folder name (evaluate.py TASK2LANGS keys).
 _XTREME_TASK_DIR = {"bucc": "bucc2018"}
-_LINE_TASKS = {"xnli", "pawsx", "tatoeba", "xcopa"}  # one label / index per line (xcopa: XTREME-R)
+_LINE_TASKS = {"xnli", "pawsx", "tatoeba"}  # one label / index per line
+_JSONL_TASKS = {"xcopa"}                     # XTREME-R: one {"label": n} object per line (read_xcopa)
 _TAG_TASKS = {"udpos", "panx"}               # one tag per line, blank line between sentences
 _PAIR_TASKS = {"bucc2018"}                   # "src_id<TAB>tgt_id" per line
+
+
+def xtreme_task_dir(task: str) -> str:
+    """XTREME's submission folder name of a registry task (``bucc`` -> ``bucc2018``)."""
+    return _XTREME_TASK_DIR.get(task, task)
 
 
 def write_xtreme_predictions(task: str, lang: str, predictions: Any, out_dir: str | os.PathLike) -> Path:
@@ -492,6 +498,8 @@ def write_xtreme_predictions(task: str, lang: str, predictions: Any, out_dir: st
                                            sentences separated by a blank line; bucc2018: one
                                            "src_id\\ttgt_id" pair per line (sorted)
         {out_dir}/{task}/test-{lang}.json  xquad, mlqa, tydiqa: {"question id": "answer text"}
+        {out_dir}/{task}/test-{lang}.jsonl xcopa (XTREME-R's evaluate.py: read_xcopa): one
+                                           {"label": choice index} per line
 
     ``task`` is our registry name (``bucc`` is written to XTREME's ``bucc2018``). Atomic: written
     to a temporary file in the same folder, then ``os.replace``d."""
@@ -502,6 +510,9 @@ def write_xtreme_predictions(task: str, lang: str, predictions: Any, out_dir: st
     elif xtask in _LINE_TASKS:
         text = "".join(f"{p}\n" for p in predictions)
         suffix = "tsv"
+    elif xtask in _JSONL_TASKS:
+        text = "".join(json.dumps({"label": int(p)}) + "\n" for p in predictions)
+        suffix = "jsonl"
     elif xtask in _TAG_TASKS:
         # read_tag in evaluate.py splits sentences on blank lines; an empty sentence becomes an
         # extra blank line, which read_tag reads back as [] -- so sentence alignment survives.

@@ -6,6 +6,7 @@ warns about unknown parameters; `from_namespace` closes that gap for notebooks.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import re
@@ -168,11 +169,20 @@ def read_yaml(path: str | Path) -> dict:
 
 
 def defaults(scale: str = "smoke") -> dict:
-    """base.yaml merged with the scale's file."""
+    """base.yaml merged with the scale's file (a fresh copy: callers may change it)."""
     if scale not in task_registry.SCALES:
         raise ParamsError(f"Unknown scale {scale!r}: choose one of {', '.join(task_registry.SCALES)}.")
-    merged = read_yaml(PARAMS_DIR / "base.yaml")
-    merged.update(read_yaml(PARAMS_DIR / "scales" / f"{scale}.yaml"))
+    files = (PARAMS_DIR / "base.yaml", PARAMS_DIR / "scales" / f"{scale}.yaml")
+    stamps = tuple(f.stat().st_mtime_ns if f.exists() else None for f in files)
+    return copy.deepcopy(_merged_defaults(files, stamps))
+
+
+@functools.lru_cache(maxsize=16)
+def _merged_defaults(files: tuple[Path, Path], stamps: tuple) -> dict:
+    # parsed once per file version: a grid resolves every run against them, and the pure-Python
+    # YAML parser made reading them most of the time `xstilts status` / `check` take
+    merged = read_yaml(files[0])
+    merged.update(read_yaml(files[1]))
     return merged
 
 
@@ -239,12 +249,14 @@ def _check_tasks_and_languages(cfg: dict) -> None:
                               f"`target_task: {name}`. Intermediate tasks: "
                               f"{', '.join(task_registry.task_names('intermediate'))}.")
         if task is None or task["role"] != "intermediate":
-            raise ParamsError(f"Unknown intermediate task {name!r}. Intermediate tasks: "
-                              f"{', '.join(task_registry.task_names('intermediate'))}.")
+            known = task_registry.task_names("intermediate")
+            raise ParamsError(f"Unknown intermediate task {name!r}.{task_registry.did_you_mean(name, known)} "
+                              f"Intermediate tasks: {', '.join(known)}.")
     target = cfg["target_task"]
     if target not in task_registry.task_names("target"):
-        raise ParamsError(f"Unknown target task {target!r}. Target tasks: "
-                          f"{', '.join(task_registry.task_names('target'))}.")
+        known = task_registry.task_names("target")
+        raise ParamsError(f"Unknown target task {target!r}.{task_registry.did_you_mean(target, known)} "
+                          f"Target tasks: {', '.join(known)}.")
     known = task_registry.languages(target, cfg["scale"])
     bad = [lang for lang in cfg["target_languages"] if lang not in known]
     if bad:

@@ -95,7 +95,7 @@ def _labels(task_name, train_examples):
 def _notes(cfg, task_splits) -> list[str]:
     notes = []
     for task, split in task_splits:
-        note = data.source_note(task, split, cfg["source"])
+        note = data.source_note(task, split, cfg["source"], cfg["data_dir"] or None)
         entry = f"{task}/{split}: {note}"
         if note and entry not in notes:
             notes.append(entry)
@@ -251,9 +251,10 @@ def run_target(cfg) -> dict:
         layer = cfg["retrieval_layer"] if cfg["retrieval_layer"] >= 0 else encoder.config.num_hidden_layers // 2
         eval_started = time.perf_counter()
         for lang in langs:
-            per_language[lang] = evaluate.retrieval_scores(
+            per_language[lang], preds = evaluate.retrieval_predict(
                 encoder, tokenizer, test_sets[lang], metric=task["metric"], layer=layer,
                 batch_size=cfg["eval_batch_size"], max_length=cfg["max_length"], device=device)
+            metrics.write_xtreme_predictions(name, lang, preds, d / "predictions")
     else:
         labels = _labels(name, train_ex)
         if cfg["freeze_embeddings"]:

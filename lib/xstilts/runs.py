@@ -48,6 +48,32 @@ def run_name(cfg: dict, phase: str) -> str:
     return f"{what}-s{cfg['seed']}-{run_id(cfg, phase)}"
 
 
+# what a run's description names anyway, or never changes a result on purpose
+_DESCRIBED = {"scale", "model", "source", "seed", "target_task", "intermediate_tasks", "intermediate_languages",
+              "mlm_steps"}
+
+
+def describe(cfg: dict, phase: str) -> str:
+    """What a run is, in words: 'xnli after mnli, en, seed 0, smoke-tiny', then every defining
+    parameter that differs from the scale's defaults ('intermediate_max_steps 80'), so two runs
+    whose folders differ only by their hash read differently."""
+    inter = "+".join(cfg["intermediate_tasks"])
+    mlm = f"MLM {cfg['mlm_steps']} steps" if cfg["mlm_steps"] else ""
+    if phase == "mlm":
+        parts = [f"MLM {cfg['mlm_steps']} steps"]
+    elif phase == "intermediate":
+        parts = [inter or "no intermediate task", " ".join(cfg["intermediate_languages"]), mlm]
+    else:
+        parts = [f"{cfg['target_task']} after {inter or 'no intermediate task'}",
+                 " ".join(cfg["intermediate_languages"]) if inter else "", mlm]
+    parts += [f"seed {cfg['seed']}", cfg["model"], cfg["scale"]]
+    scale_defaults = P.defaults(cfg["scale"])
+    for key, value in P.phase_params(cfg, phase).items():
+        if key not in _DESCRIBED and value != scale_defaults.get(key):
+            parts.append(f"{key} {' '.join(map(str, value)) if isinstance(value, list) else value}")
+    return ", ".join(p for p in parts if p)
+
+
 def run_dir(cfg: dict, phase: str) -> Path:
     return runs_root(cfg) / cfg["scale"] / phase / run_name(cfg, phase)
 
@@ -140,7 +166,7 @@ def provenance(device: str) -> dict:
 def start(cfg: dict, phase: str) -> Path:
     d = run_dir(cfg, phase)
     d.mkdir(parents=True, exist_ok=True)
-    write_json(d / "params.json", {"phase": phase, "run_id": run_id(cfg, phase),
+    write_json(d / "params.json", {"phase": phase, "run_id": run_id(cfg, phase), "description": describe(cfg, phase),
                                    "defining": P.phase_params(cfg, phase), "all": cfg})
     return d
 

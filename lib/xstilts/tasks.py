@@ -5,6 +5,7 @@ task's name, only on its `format`.
 """
 from __future__ import annotations
 
+import difflib
 import functools
 from importlib import resources
 
@@ -31,9 +32,15 @@ def all_tasks() -> dict[str, dict]:
 def get_task(name: str) -> dict:
     tasks = all_tasks()
     if name not in tasks:
-        raise ValueError(f"Unknown task {name!r}. Known tasks: {', '.join(sorted(tasks))}. "
+        raise ValueError(f"Unknown task {name!r}.{did_you_mean(name, tasks)} Known tasks: {', '.join(sorted(tasks))}. "
                          "See `xstilts tasks` for the registry.")
     return tasks[name]
+
+
+def did_you_mean(name: str, known) -> str:
+    """' Did you mean mnli?' for a mistyped name, or ''."""
+    close = difflib.get_close_matches(str(name), list(known), n=3, cutoff=0.6)
+    return f" Did you mean {' or '.join(close)}?" if close else ""
 
 
 def task_names(role: str | None = None) -> list[str]:

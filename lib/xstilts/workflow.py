@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import fcntl
 import itertools
 import logging
@@ -34,6 +35,12 @@ def load_grid(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists() and (P.PARAMS_DIR / "experiments" / f"{path.stem}.yaml").exists():
         path = P.PARAMS_DIR / "experiments" / f"{path.stem}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in (P.PARAMS_DIR / "experiments").glob("*.yaml"))
+        close = difflib.get_close_matches(path.stem, known, n=3, cutoff=0.5)
+        raise P.ParamsError(f"Grid {path} does not exist." + (f" Did you mean {' or '.join(close)}?" if close else "")
+                            + f" The grids in {P.PARAMS_DIR / 'experiments'}: {', '.join(known)} "
+                            "(give a path or just the name, e.g. a0_main_table).")
     grid = P.read_yaml(path)
     unknown = set(grid) - GRID_KEYS
     if unknown:

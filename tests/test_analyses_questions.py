@@ -1,12 +1,16 @@
-"""The analysis functions of questions C, D and E (report.py section 'analyses a3 a4 a5'),
-on small hand-made frames shaped like `report.load_results`."""
+"""The analyses of questions C, D and E (xstilts.analyses.a3..a5) and the MLM claim, on small
+hand-made frames shaped like `results.load_results`."""
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from xstilts import report, typology
+from xstilts import results, typology
+from xstilts.analyses import a3_syntax_vs_semantics as a3
+from xstilts.analyses import a4_model_scale_xcopa as a4
+from xstilts.analyses import a5_intermediate_vs_mlm as a5
+from xstilts.analyses import a6_claims as a6
 
 
 def row(**kw):
@@ -26,42 +30,15 @@ def test_gain_over_none_matches_model_target_language_seed():
         row(language="es", seed=0, target="xnli", score=12.0),
         row(language="es", seed=0, mlm_steps=80, score=99.0),  # continued MLM: neither baseline nor gain
     ])
-    gains = report.gain_over_none(frame, "a3_syntax_vs_semantics", "smoke")
+    gains = results.gain_over_none(frame, "a3_syntax_vs_semantics", "smoke")
     got = {(r.target, r.seed): r.gain for r in gains.itertuples()}
     assert got == {("udpos", 0): 3.0, ("udpos", 1): 7.0, ("xnli", 0): -2.0}
 
 
 def test_gain_over_none_is_loud_when_a_baseline_is_missing():
     frame = pd.DataFrame([row(language="es"), row(language="ja", intermediate="paws")])
-    with pytest.raises(report.MissingResults, match="params/experiments/a3_syntax_vs_semantics.yaml"):
-        report.gain_over_none(frame, "a3_syntax_vs_semantics", "smoke")
-
-
-def test_trend_fits_recovers_an_exact_line_and_the_slope_difference():
-    langs = ["es", "de", "ru", "ja"]
-    dist = {"es": 0.1, "de": 0.4, "ru": 0.6, "ja": 0.9}
-    pts = pd.DataFrame([{"group": g, "language": l, "seed": s, "distance": dist[l], "gain": a + b * dist[l]}
-                        for g, a, b in (("syntactic", 1.0, 10.0), ("semantic similarity", 2.0, -5.0))
-                        for l in langs for s in (0, 1)])
-    fits = report.trend_fits(pts).set_index("group")
-    assert fits.loc["syntactic", "slope"] == pytest.approx(10.0)
-    assert fits.loc["semantic similarity", "slope"] == pytest.approx(-5.0)
-    assert fits.loc["syntactic", "intercept"] == pytest.approx(1.0)
-    assert fits.loc["syntactic", "slope CI low"] == pytest.approx(10.0)  # noise-free: every resample agrees
-    assert fits.loc["syntactic", "slope CI high"] == pytest.approx(10.0)
-    diff = fits.loc["semantic similarity - syntactic"]  # groups sort alphabetically
-    assert diff["slope"] == pytest.approx(-15.0)
-    assert fits.loc["syntactic", "points"] == 8 and fits.loc["syntactic", "languages"] == 4
-
-
-def test_trend_fit_ci_is_deterministic_and_brackets_the_slope():
-    rng = np.random.default_rng(1)
-    pts = pd.DataFrame([{"group": "g", "language": l, "seed": s, "distance": d, "gain": 5 * d + rng.normal()}
-                        for l, d in zip("abcdef", np.linspace(0, 1, 6)) for s in range(3)])
-    a, b = report.trend_fits(pts), report.trend_fits(pts)
-    pd.testing.assert_frame_equal(a, b)
-    r = a.iloc[0]
-    assert r["slope CI low"] <= r["slope"] <= r["slope CI high"]
+    with pytest.raises(results.MissingResults, match="params/experiments/a3_syntax_vs_semantics.yaml"):
+        results.gain_over_none(frame, "a3_syntax_vs_semantics", "smoke")
 
 
 # ------------------------------------------------------------------------------------- a3
@@ -72,25 +49,25 @@ def _a3_frame(tasks=("none", "ud_parse", "stsb")):
 
 
 def test_a3_gains_groups_tasks_and_adds_the_smoke_distance():
-    gains = report.a3_gains(_a3_frame(), "smoke")
+    gains = a3.a3_gains(_a3_frame(), "smoke")
     assert set(gains["language"]) == {"es", "de", "ja"}  # zero-shot only
     assert set(gains["group"]) == {"syntactic", "semantic similarity"}
     ja = gains[(gains["language"] == "ja") & (gains["intermediate"] == "ud_parse")].iloc[0]
     assert ja["gain"] == pytest.approx(8.0)
     assert ja["distance"] == pytest.approx(typology.syntactic_distance("ja", "smoke"))
     assert ja["word_order"] == "SOV"
-    trends = report.a3_trends(gains)
+    trends = a3.a3_trends(gains)
     assert ("udpos", "syntactic") in trends.index and ("xnli", "syntactic - semantic similarity") in trends.index
     assert trends.loc[("xnli", "syntactic - semantic similarity"), "slope"] == pytest.approx(
         trends.loc[("xnli", "syntactic"), "slope"] - trends.loc[("xnli", "semantic similarity"), "slope"], abs=0.11)
-    assert all(k.startswith("a3 ") for k in report.a3_macros(trends))
+    assert all(k.startswith("a3 ") for k in a3.a3_macros(trends))
 
 
 def test_a3_fails_loudly_without_a_semantic_similarity_task():
-    with pytest.raises(report.MissingResults, match="a3_syntax_vs_semantics.yaml"):
-        report.a3_gains(_a3_frame(tasks=("none", "ud_parse")), "smoke")
-    with pytest.raises(report.MissingResults, match="a3_syntax_vs_semantics.yaml"):
-        report.a3_gains(pd.DataFrame([row(target="xcopa")]), "smoke")
+    with pytest.raises(results.MissingResults, match="a3_syntax_vs_semantics.yaml"):
+        a3.a3_gains(_a3_frame(tasks=("none", "ud_parse")), "smoke")
+    with pytest.raises(results.MissingResults, match="a3_syntax_vs_semantics.yaml"):
+        a3.a3_gains(pd.DataFrame([row(target="xcopa")]), "smoke")
 
 
 # ------------------------------------------------------------------------------------- a4
@@ -99,9 +76,9 @@ def test_a4_summary_means_and_gain_per_model():
                               score=50.0 + (d if i == "siqa" else 0.0))
                           for m, d in (("small", 1.0), ("big", 4.0)) for i in ("none", "siqa")
                           for l in ("et", "ht", "en") for s in (0, 1)])
-    gains = report.gain_over_none(frame[frame["language"] != "en"], "a4_model_scale_xcopa", "smoke")
+    gains = results.gain_over_none(frame[frame["language"] != "en"], "a4_model_scale_xcopa", "smoke")
     gains = gains.assign(parameters=gains["model"].map({"small": 1000, "big": 5000}))
-    summary = report.a4_summary(gains)
+    summary = a4.a4_summary(gains)
     assert list(summary.index) == ["small", "big"]  # ordered by size
     assert summary.loc["big", "gain"] == 4.0 and summary.loc["small", "SIQA"] == 51.0
     assert summary.loc["big", "languages"] == 2 and summary.loc["big", "seeds"] == 2
@@ -109,8 +86,8 @@ def test_a4_summary_means_and_gain_per_model():
 
 def test_a4_fails_loudly_without_siqa_runs():
     frame = pd.DataFrame([row(target="xcopa", language="et")])
-    with pytest.raises(report.MissingResults, match="a4_model_scale_xcopa.yaml"):
-        report.a4_gains(frame, "smoke")
+    with pytest.raises(results.MissingResults, match="a4_model_scale_xcopa.yaml"):
+        a4.a4_gains(frame, "smoke")
 
 
 # ------------------------------------------------------------------------------------- a5
@@ -138,32 +115,32 @@ def _a5_runs(tmp_path, inter_steps=80):
 
 
 def test_a5_keeps_matched_budgets_and_tests_intermediate_vs_mlm(tmp_path):
-    scores = report.a5_scores(_a5_runs(tmp_path), "smoke", str(tmp_path))
+    scores = a5.a5_scores(_a5_runs(tmp_path), "smoke", str(tmp_path))
     assert set(scores["measure"]) == {"POS UPOS accuracy", "POS seqeval F1", "NER seqeval F1"}
     assert set(scores["language"]) == {"es", "de", "ja"}
     assert scores["value"].max() < 60.0 + 3.0 + 3 + 1e-9  # the unmatched long intermediate run is gone
-    budget = report.a5_budget(scores)
+    budget = a5.a5_budget(scores)
     assert budget.loc[("continued MLM", "none"), "examples"] == budget.loc[("intermediate task", "mnli"), "examples"] == 1280
-    tests = report.a5_tests(scores)
+    tests = a5.a5_tests(scores)
     assert tests.loc["NER seqeval F1", "intermediate - MLM"] == 2.0
-    assert tests.loc["POS UPOS accuracy", "pairs"] == 3
-    table = report.a5_language_table(scores)
-    assert table.loc[("POS seqeval F1", "mean (zero-shot)"), "none"] == 42.0  # es, de, ja: 41, 42, 43
-    assert set(report.a5_macros(tests)) >= {"a5 NER seqeval F1 intermediate minus mlm", "a5 NER seqeval F1 p"}
+    assert tests.loc["POS UPOS accuracy", "seeds"] == 1 and np.isnan(tests.loc["POS UPOS accuracy", "p"])
+    assert tests.loc["POS seqeval F1", "none"] == 42.0  # es, de, ja: 41, 42, 43
+    assert set(a5.a5_macros(tests)) >= {"a5 NER seqeval F1 intermediate minus mlm", "a5 NER seqeval F1 p"}
 
 
 def test_a5_is_loud_when_budgets_do_not_match(tmp_path):
-    with pytest.raises(report.MissingResults, match="same budget"):
-        report.a5_scores(_a5_runs(tmp_path, inter_steps=40), "smoke", str(tmp_path))
+    with pytest.raises(results.MissingResults, match="same budget"):
+        a5.a5_scores(_a5_runs(tmp_path, inter_steps=40), "smoke", str(tmp_path))
 
 
-def test_mlm_claim_falls_back_to_question_e_when_the_main_table_has_no_mlm_run(tmp_path):
+def test_mlm_claim_uses_question_e_budget_matched_runs(tmp_path):
     frame = _a5_runs(tmp_path)
     main = frame[(frame["mlm_steps"] == 0) & (frame["run"].str.endswith(("-none", "-inter_long")))]
     frames = {"a0_main_table": main}
-    mlm_claim = [c for c in report.CLAIMS if c.claim.startswith("MLM-continued")]
-    assert report.claims_table(frames, mlm_claim)["verdict"].iloc[0] == "not testable at this scale"
-    frames[report.A5_SCORES] = report.a5_scores(frame, "smoke", str(tmp_path))
-    row = report.claims_table(frames, mlm_claim).iloc[0]
-    assert row["repo"] == "English - MLM-continued: +2.0"  # budget-matched runs only (inter, not inter_long)
-    assert "80 steps x 16" in row["evidence"] and "mnli" in row["evidence"]
+    mlm_claim = [c for c in a6.CLAIMS if c.claim.startswith("Continued MLM")]
+    assert a6.claims_table(frames, mlm_claim)["verdict"].iloc[0] == "not testable at this scale"
+    frames[a6.A5_SCORES] = a5.a5_scores(frame, "smoke", str(tmp_path))
+    row = a6.claims_table(frames, mlm_claim).iloc[0]
+    assert row["estimate"] == pytest.approx(2.0)  # budget-matched runs only (inter, not inter_long)
+    assert "80 steps x 16" in row["comparison"]
+    assert row["verdict"] == "not testable at this scale" and row["seeds"] == 1  # one seed: no test

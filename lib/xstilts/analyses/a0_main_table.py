@@ -1,0 +1,131 @@
+"""The main table: intermediate configuration x target task, zero-shot, against no intermediate task.
+
+A cell is the mean over seeds of the zero-shot mean over non-English languages (XTREME score: the
+headline metric, QA as (EM + F1) / 2). Changes carry a hierarchical-bootstrap interval (seeds, then
+languages) and a paired t-test over seeds; the best configuration per target is chosen on the target
+run's English dev score, never on test.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from xstilts import paper, stats
+from xstilts.results import MissingResults, completed, is_english_config, tex, with_config, zero_shot
+
+GRID = "a0_main_table"
+
+
+def scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """Zero-shot rows of the runs that did not fail, with `config` labels."""
+    ok, _ = completed(frame)
+    return with_config(zero_shot(ok))
+
+
+def main_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Intermediate configuration x target: mean over seeds of the zero-shot language mean; `average`
+    over the target columns (only for rows that have them all)."""
+    zs = scores(frame)
+    per_run = zs.groupby(["kind", "config", "target", "seed"], as_index=False)["value"].mean()
+    table = per_run.groupby(["kind", "config", "target"])["value"].mean().unstack("target")
+    table = table.sort_index().droplevel("kind")
+    table = table[sorted(table.columns)]
+    table["average"] = table.mean(axis=1, skipna=False)
+    table.index.name, table.columns.name = "intermediate", None
+    return table
+
+
+def change_vs_none(table: pd.DataFrame) -> pd.DataFrame:
+    """The paper's presentation: every row minus the no-intermediate-task row."""
+    if "none" not in table.index:
+        raise MissingResults("The main table has no 'none' (no intermediate task) row to compare with.")
+    return table.drop(index="none") - table.loc["none"]
+
+
+def paired_units(zs: pd.DataFrame, a: str, b: str, targets=None) -> pd.DataFrame:
+    """(target, seed, language) units with diff = score(config a) - score(config b)."""
+    s = zs.groupby(["config", "target", "seed", "language"])["value"].mean()
+    if a not in s.index.get_level_values("config") or b not in s.index.get_level_values("config"):
+        return pd.DataFrame(columns=["target", "seed", "language", "diff"])
+    both = pd.concat([s.xs(a, level="config").rename("a"), s.xs(b, level="config").rename("b")], axis=1,
+                     join="inner").reset_index()
+    if targets is not None:
+        both = both[both["target"].isin(targets)]
+    return both.assign(diff=both["a"] - both["b"])[["target", "seed", "language", "diff"]]
+
+
+def change_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration and target (and `average`, targets weighing equally): the change against none,
+    its hierarchical-bootstrap 95% interval and the paired t-test over seeds."""
+    zs = scores(frame)
+    rows = []
+    for config in [c for c in dict.fromkeys(zs.sort_values("kind")["config"]) if c != "none"]:
+        units = paired_units(zs, config, "none")
+        parts = [(t, g) for t, g in units.groupby("target", sort=True)]
+        if len(parts) == units.groupby("target").ngroups and set(units["target"]) == set(zs["target"]):
+            parts.append(("average", units))
+        for target, g in parts:
+            t = stats.paired_seed_test(g)
+            rows.append({"config": config, "target": target, **{k: t[k] for k in
+                         ("estimate", "ci_low", "ci_high", "seeds", "p")}})
+    return pd.DataFrame(rows)
+
+
+def selection_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per target: the English intermediate configuration with the best mean English dev score (the
+    target run's own dev set), its test-language change, and how many runs failed and were left out."""
+    ok, _ = completed(frame)
+    zs = with_config(zero_shot(frame))
+    dev = with_config(ok).groupby(["target", "config", "seed"])["dev"].first().groupby(["target", "config"]).mean()
+    change = change_vs_none(main_table(frame))
+    rows = []
+    for target in sorted(zs["target"].unique()):
+        failed = zs.loc[(zs["target"] == target) & zs["failed"].astype(bool), "run"].nunique() if "failed" in zs else 0
+        d = dev.xs(target, level="target") if target in dev.index.get_level_values("target") else pd.Series(dtype=float)
+        d = d[[is_english_config(c) and c != "none" for c in d.index]].dropna()
+        best = d.idxmax() if len(d) else None
+        rows.append({"target": target, "selected on English dev": best if best else "-- (no dev score)",
+                     "dev": d.max() if len(d) else np.nan,
+                     "change vs none": change.loc[best, target] if best in change.index else np.nan,
+                     "failed runs left out": int(failed)})
+    return pd.DataFrame(rows).set_index("target")
+
+
+def main_table_macros(table: pd.DataFrame, change: pd.DataFrame, selected: pd.DataFrame) -> dict:
+    picked = selected.dropna(subset=["change vs none"])
+    values = {"a0 none average": float(table.loc["none", "average"]),
+              "a0 selected average gain": float(picked["change vs none"].mean()) if len(picked) else np.nan,
+              "a0 selected targets": len(picked),
+              "a0 failed runs": int(selected["failed runs left out"].sum())}
+    for target, row in selected.iterrows():
+        values[f"a0 best {target}"] = tex(row["selected on English dev"])
+        values[f"a0 best gain {target}"] = float(row["change vs none"])
+    english = change.loc[[c for c in change.index if is_english_config(c)]].dropna(subset=["average"])
+    multi = [c for c in change.index if c.startswith("multi-task")]
+    if multi:
+        values["a0 multitask average gain"] = float(change.loc[multi[0], "average"])
+    values["a0 configs"] = len(english)
+    return values
+
+
+def figure(intervals: pd.DataFrame):
+    """Small multiples, one panel per target: the change against none per configuration with its 95%
+    hierarchical-bootstrap interval, configurations sorted by their average change."""
+    targets = [t for t in sorted(intervals["target"].unique()) if t != "average"] + (
+        ["average"] if "average" in set(intervals["target"]) else [])
+    order = (intervals[intervals["target"] == "average"].sort_values("estimate")["config"].tolist()
+             or sorted(intervals["config"].unique()))
+    order += [c for c in dict.fromkeys(intervals["config"]) if c not in order]
+    ncols = min(4, len(targets))
+    nrows = int(np.ceil(len(targets) / ncols))
+    fig, axes = paper.figure(height=(0.2 * len(order) + 0.75) * nrows, nrows=nrows, ncols=ncols,
+                             sharey=True, squeeze=False)
+    for ax, target in zip(axes.flat, targets):
+        sub = intervals[intervals["target"] == target].set_index("config").reindex(order)
+        sub.index = [f"multi-task ({c.count('+') + 1})" if c.startswith("multi-task") else c for c in sub.index]
+        paper.dot_plot(ax, sub, label=target)
+        ax.set_title(target)
+        ax.set_xlabel("change vs none")
+    for ax in list(axes.flat)[len(targets):]:
+        ax.set_visible(False)
+    return fig

@@ -1,0 +1,95 @@
+"""Question B: English-only vs mixed-language intermediate data, by script.
+
+A unit is a matched (intermediate task, target, language, seed); the test is over seeds (each target
+weighing equally), so a one-seed grid gives an interval over languages but no test.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from xstilts import paper, stats
+from xstilts.results import MissingResults, completed, script_of, zero_shot
+
+GRID = "a2_mixed_language"
+GROUPS = ["Latin", "non-Latin"]
+
+
+def mixed_language_pairs(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
+    """Matched units: English-only vs mixed-language intermediate data, zero-shot languages only, with
+    each language's script and whether it is in the mixed data."""
+    ok, _ = completed(frame)
+    zs = zero_shot(ok[(ok["mlm_steps"] == 0) & (ok["intermediate"] != "none")])
+    keys = ["intermediate", "target", "language", "seed"]
+    english = zs[zs["intermediate_languages"] == "en"].groupby(keys)["value"].mean().rename("english")
+    mixed_rows = zs[zs["intermediate_languages"] != "en"]
+    mixed = mixed_rows.groupby(keys)["value"].mean().rename("mixed")
+    pairs = pd.concat([english, mixed], axis=1, join="inner").reset_index()
+    if pairs.empty:
+        raise MissingResults(f"No matched English-only / mixed-language intermediate runs: run "
+                             f"params/experiments/{GRID}.yaml")
+    mixed_langs = dict(zip(mixed_rows["intermediate"], mixed_rows["intermediate_languages"]))
+    pairs["script"] = [script_of(lang, scale) for lang in pairs["language"]]
+    pairs["group"] = np.where(pairs["script"] == "Latn", "Latin", "non-Latin")
+    pairs["in mixed data"] = [lang in mixed_langs[t].split("+") for t, lang in zip(pairs["intermediate"], pairs["language"])]
+    pairs["change"] = pairs["mixed"] - pairs["english"]
+    return pairs.sort_values(keys).reset_index(drop=True)
+
+
+def mixed_language_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per intermediate task, target and script group: English-only, mixed, change and languages."""
+    g = pairs.groupby(["intermediate", "target", "group"])
+    table = g[["english", "mixed", "change"]].mean()
+    table["languages"] = g["language"].nunique()
+    return table
+
+
+def mixed_language_tests(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Mixed minus English-only, overall, per script group and seen / unseen in the mixed data: estimate
+    (targets weighing equally), hierarchical-bootstrap 95% CI, seeds and the paired t-test over seeds."""
+    rows = []
+    subsets = [("all", pairs), *((k, v) for k, v in pairs.groupby("group", sort=True)),
+               ("in mixed data", pairs[pairs["in mixed data"]]), ("not in mixed data", pairs[~pairs["in mixed data"]])]
+    for name, sub in subsets:
+        if sub.empty:
+            continue
+        t = stats.paired_seed_test(sub.rename(columns={"change": "diff"}))
+        rows.append({"units": name, "languages": sub["language"].nunique(), "seeds": t["seeds"],
+                     "change": t["estimate"], "CI low": t["ci_low"], "CI high": t["ci_high"], "p": t["p"]})
+    return pd.DataFrame(rows).set_index("units")
+
+
+def figure(pairs: pd.DataFrame):
+    """Small multiples per target: every zero-shot language's change (mean over seeds), sorted; colour and
+    marker = script group, open markers = languages in the mixed data."""
+    targets = sorted(pairs["target"].unique())
+    per = pairs.groupby(["target", "language", "group", "in mixed data"], as_index=False)["change"].mean()
+    rows = per.groupby("target").size().max()
+    fig, axes = paper.figure(height=0.115 * rows + 0.9, ncols=len(targets), squeeze=False)
+    for ax, target in zip(axes[0], targets):
+        sub = per[per["target"] == target].sort_values("change").reset_index(drop=True)
+        for k, group in enumerate(GROUPS):
+            for seen in (False, True):
+                g = sub[(sub["group"] == group) & (sub["in mixed data"] == seen)]
+                if g.empty:
+                    continue
+                ax.scatter(g["change"], g.index, marker=paper.MARKERS[k], s=14, linewidths=0.9,
+                           edgecolors=paper.PALETTE[k * 2],
+                           facecolors="none" if seen else paper.PALETTE[k * 2],
+                           label=f"{group}{', in mixed data' if seen else ''}")
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set_yticks(sub.index, sub["language"], fontsize=7)
+        ax.set(title=target, xlabel="mixed \u2212 English-only")
+    axes[0][0].legend(loc="lower right", fontsize=7, frameon=True)
+    return fig
+
+
+def mixed_language_macros(tests: pd.DataFrame) -> dict:
+    values = {}
+    for units, row in tests.iterrows():
+        values[f"a2 change {units}"] = float(row["change"])
+        values[f"a2 low {units}"] = float(row["CI low"])
+        values[f"a2 high {units}"] = float(row["CI high"])
+        values[f"a2 languages {units}"] = int(row["languages"])
+    values["a2 seeds"] = int(tests["seeds"].max())
+    return values

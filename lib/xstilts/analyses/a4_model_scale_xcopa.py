@@ -1,0 +1,81 @@
+"""Question D: does the benefit of English intermediate training (SIQA, then COPA) grow with model size?
+Measured zero-shot on XCOPA; intervals are hierarchical bootstraps (seeds, then languages)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from xstilts import paper, stats
+from xstilts.results import completed, gain_over_none, require
+
+GRID = "a4_model_scale_xcopa"
+# Published zero-shot XCOPA means over its 11 languages (XTREME-R recipe: SIQA, then COPA). Published
+# numbers for XLM-R (Ruder et al., 2021), not results of this repository.
+XCOPA_PUBLISHED = {"XLM-R base": 60.7, "XLM-R large": 69.1}
+
+
+def model_parameters(name: str) -> int:
+    """Parameter count of a model's encoder (transformers AutoModel built from its config)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():  # transformers' tqdm import warns (with a machine path) in notebooks
+        warnings.simplefilter("ignore")
+        from transformers import AutoConfig, AutoModel
+
+        from xstilts import models
+
+    # built on the CPU from the config (random weights): some checkpoints' init code cannot run on "meta"
+    torch.manual_seed(0)
+    model = AutoModel.from_config(AutoConfig.from_pretrained(models.resolve(name)))
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def a4_gains(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
+    """XCOPA zero-shot accuracy with and without SIQA intermediate training, per model/language/seed."""
+    ok, _ = completed(frame)
+    sub = require(ok, GRID, scale, target="xcopa", intermediate=["none", "siqa"], intermediate_languages="en")
+    gains = gain_over_none(sub[sub["language"] != "en"], GRID, scale)
+    gains = gains.assign(parameters=gains["model"].map({m: model_parameters(m) for m in gains["model"].unique()}))
+    return gains.sort_values(["parameters", "model", "language", "seed"]).reset_index(drop=True)
+
+
+def a4_summary(gains: pd.DataFrame) -> pd.DataFrame:
+    """Per model: mean XCOPA accuracy without / with SIQA and the gain, each with a 95% hierarchical-
+    bootstrap interval (seeds, then languages), and the paired t-test of the gain over seeds."""
+    rows = []
+    for (params_, model), g in gains.groupby(["parameters", "model"], sort=True):
+        row = {"model": model, "parameters": int(params_), "languages": g["language"].nunique(),
+               "seeds": g["seed"].nunique()}
+        for label, col in (("none", "baseline"), ("SIQA", "score"), ("gain", "gain")):
+            t = stats.paired_seed_test(g.assign(diff=g[col]))
+            row[label], row[f"{label} CI low"], row[f"{label} CI high"] = t["estimate"], t["ci_low"], t["ci_high"]
+        row["p"] = t["p"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+def a4_macros(summary: pd.DataFrame) -> dict:
+    out = {f"a4 {model} {col}": float(r[col]) for model, r in summary.iterrows()
+           for col in ("none", "SIQA", "gain", "gain CI low", "gain CI high")}
+    return out | {"a4 models": len(summary), "a4 seeds": int(summary["seeds"].max())}
+
+
+def a4_figure(summary: pd.DataFrame, scale: str):
+    """Accuracy without / with SIQA per model (95% intervals), published XLM-R means as reference lines."""
+    fig, ax = paper.figure(width=4.6, height=2.4)
+    x = np.arange(len(summary))
+    for k, (label, name) in enumerate([("none", "no intermediate task"), ("SIQA", "SIQA intermediate")]):
+        err = np.nan_to_num([summary[label] - summary[f"{label} CI low"], summary[f"{label} CI high"] - summary[label]])
+        ax.errorbar(x + 0.08 * (2 * k - 1), summary[label], yerr=err, fmt=paper.MARKERS[k], color=paper.PALETTE[2 * k],
+                    capsize=2, ms=4, label=name)
+    for k, (name, value) in enumerate(XCOPA_PUBLISHED.items()):
+        ax.axhline(value, color="0.45", lw=0.9, linestyle=[":", "--"][k],
+                   label=f"published {name}" + ("" if scale == "full" else " (reference)"))
+    ax.axhline(50, color="0.7", lw=0.8, linestyle="-.", label="chance")
+    ax.set_xticks(x, [f"{m.split('/')[-1]}\n{p / 1e6:.0f}M parameters" for m, p in zip(summary.index, summary["parameters"])])
+    ax.set_xlim(-0.6, len(summary) - 0.4)
+    ax.set(ylabel="XCOPA accuracy (zero-shot mean)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return fig

@@ -1,0 +1,255 @@
+"""The base paper's claims, one by one, as a ledger of tests.
+
+Every claim is one comparison with the seed as the unit (per-seed mean over languages, targets
+weighing equally; `xstilts.stats.paired_seed_test`): a paired t-test over seeds (df = seeds - 1),
+Holm-Bonferroni across every p-value in the ledger, TOST within +-MARGIN for "does not beat" claims and
+the minimum detectable effect at 80% power. Verdicts come only from those tests: supported,
+contradicted, inconclusive (underpowered), or not testable at this scale (no runs, or fewer than two
+seeds). A configuration "best per target" is chosen on English dev, never on test.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from xstilts import paper, stats
+from xstilts.analyses import a0_main_table as a0
+from xstilts.analyses import a2_mixed_language as a2
+from xstilts.analyses import a5_intermediate_vs_mlm as a5
+from xstilts.results import MissingResults, grid_results, is_english_config
+
+ALPHA = stats.ALPHA
+# Equivalence margin of the "does not beat / no benefit" claims, in score points: the smallest
+# X-STILTs gain over XLM-R the base paper reports as a gain on a test set is +0.8 (XNLI, MLQA).
+MARGIN = 1.0
+VERDICTS = ("supported", "contradicted", "inconclusive (underpowered)", "not testable at this scale")
+# public XTREME test numbers (XLM-R Large, X-STILTs), Phang et al. (2020), Table 2; QA as F1
+PUBLISHED_TEST = {"xnli": (79.2, 80.0), "udpos": (73.8, 74.9), "panx": (65.4, 64.0), "pawsx": (86.4, 87.9),
+                  "xquad": (76.6, 78.7), "mlqa": (71.6, 72.4), "tydiqa": (65.1, 76.0)}
+A5_SCORES = "a5_intermediate_vs_mlm scores"  # claim_frames' key for a5.a5_scores()
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim: str
+    paper: str
+    kind: str                                  # "positive" | "negative" | "no benefit"
+    compute: Callable[[dict], tuple]           # frames -> (units frame with diff, comparison) or (None, why)
+
+
+def _untestable(why: str):
+    return None, why
+
+
+def _selected(frame: pd.DataFrame) -> pd.Series:
+    """target -> configuration selected on English dev (targets without a dev score are left out)."""
+    sel = a0.selection_table(frame)
+    return sel.loc[~sel["selected on English dev"].str.startswith("--"), "selected on English dev"]
+
+
+def _vs_none(config_of: Callable[[set], str | None]):
+    def compute(frames):
+        zs = a0.scores(frames[a0.GRID])
+        config = config_of(set(zs["config"]))
+        if config is None or config not in set(zs["config"]):
+            return _untestable("no such configuration in a0_main_table at this scale")
+        return a0.paired_units(zs, config, "none"), f"{config} - none, {zs['target'].nunique()} targets"
+    return compute
+
+
+def _multi(configs):
+    multi = sorted(c for c in configs if c.startswith("multi-task"))
+    return multi[-1] if multi else None
+
+
+def _multitask_vs_best_single(frames):
+    frame = frames[a0.GRID]
+    zs = a0.scores(frame)
+    multi = _multi(set(zs["config"]))
+    ok = frame[~frame["failed"].astype(bool)] if "failed" in frame else frame
+    dev = ok.assign(config=a0.with_config(ok)["config"]).groupby(["config", "target"])["dev"].mean().unstack("target")
+    singles = dev.loc[[c for c in dev.index if is_english_config(c) and "+" not in c and c != "none"]].dropna(axis=1)
+    if multi is None or singles.empty:
+        return _untestable("a0_main_table needs single-task and multi-task rows with English dev scores")
+    best = singles.mean(axis=1).idxmax()
+    return a0.paired_units(zs, multi, best), f"{multi} - {best} (best single task on English dev)"
+
+
+def _best_per_target(frames):
+    frame = frames[a0.GRID]
+    zs = a0.scores(frame)
+    selected = _selected(frame)
+    units = pd.concat([a0.paired_units(zs, cfg, "none", targets={t}) for t, cfg in selected.items()])
+    return units, f"dev-selected config per target - none, {len(selected)} targets with a dev score"
+
+
+def _gain_per_target(frame: pd.DataFrame) -> pd.DataFrame:
+    """seed x target: the change vs none averaged over the English intermediate configurations (no
+    selection), each target's zero-shot language mean."""
+    zs = a0.scores(frame)
+    configs = [c for c in dict.fromkeys(zs["config"]) if is_english_config(c) and c != "none"]
+    units = pd.concat([a0.paired_units(zs, c, "none") for c in configs])
+    return units.groupby(["seed", "target"])["diff"].mean().unstack("target")
+
+
+def _rank(target_set, largest: bool):
+    def compute(frames):
+        gains = _gain_per_target(frames[a0.GRID])
+        present = [t for t in target_set if t in gains.columns]
+        if not present or gains.shape[1] < 2:
+            return _untestable(f"no {'/'.join(target_set)} results at this scale")
+        others = gains.drop(columns=present)
+        mine = gains[present].mean(axis=1)
+        d = mine - others.max(axis=1) if largest else others.min(axis=1) - mine
+        units = pd.DataFrame({"target": "rank", "seed": d.index, "language": "all", "diff": d.to_numpy()})
+        missing = sorted(set(target_set) - set(present))
+        what = (f"{'+'.join(present)} gain - largest other gain" if largest else
+                f"smallest other gain - {'+'.join(present)} gain") + " (mean over configs, per seed)"
+        return units, what + (f"; {', '.join(missing)} not run here" if missing else "")
+    return compute
+
+
+def _best_tasks(frames):
+    singles = {c for c in a0.scores(frames[a0.GRID])["config"] if is_english_config(c) and "+" not in c and c != "none"}
+    return _untestable(f"only {len(singles)} single intermediate tasks in the grid here: a ranking of the nine "
+                       "needs the full scale")
+
+
+def _mlm(frames):
+    if A5_SCORES not in frames:
+        return _untestable("no budget-matched continued-MLM runs at this scale")
+    d = a5.differences(frames[A5_SCORES], [m for m in a5.MEASURES.values() if m.endswith("seqeval F1")])
+    budget = a5.a5_budget(frames[A5_SCORES]).xs("continued MLM", level="config").iloc[0]
+    return d, f"intermediate task - continued MLM, {int(budget['steps'])} steps x {int(budget['batch'])}, POS and NER F1"
+
+
+def _mixed(frames):
+    if a2.GRID not in frames:
+        return _untestable("a2_mixed_language was not run at this scale")
+    pairs = a2.mixed_language_pairs(pd.concat([frames[a0.GRID], frames[a2.GRID]]).drop_duplicates(
+        subset=["run", "language"]), frames[a2.GRID]["scale"].iloc[0])
+    return (pairs.assign(diff=pairs["english"] - pairs["mixed"]),
+            f"English-only - mixed ({', '.join(sorted(pairs['intermediate'].unique()))})")
+
+
+def _published(target: str):
+    def compute(frames):
+        frame = frames[a0.GRID]
+        selected = _selected(frame)
+        if target not in selected.index:
+            return _untestable(f"{target} is not in a0_main_table at this scale")
+        return (a0.paired_units(a0.scores(frame), selected[target], "none", targets={target}),
+                f"{selected[target]} (dev-selected) - none")
+    return compute
+
+
+CLAIMS = [
+    Claim("SQuAD as intermediate task improves zero-shot transfer", "+8.2 (dev)", "positive", _vs_none(lambda c: "squad_v1")),
+    Claim("MNLI as intermediate task improves zero-shot transfer", "+7.5 (dev)", "positive", _vs_none(lambda c: "mnli")),
+    Claim("HellaSwag as intermediate task improves zero-shot transfer", "+7.0 (dev)", "positive",
+          _vs_none(lambda c: "hellaswag")),
+    Claim("Multi-task training on the intermediate tasks improves transfer", "+8.7 (dev)", "positive", _vs_none(_multi)),
+    Claim("Multi-task adds gains over the best single task", "small, positive", "positive", _multitask_vs_best_single),
+    Claim("The best intermediate task per target improves the XTREME average", "+5.4", "positive", _best_per_target),
+    Claim("The largest gains are on BUCC and Tatoeba", "BUCC, Tatoeba", "positive", _rank(("bucc", "tatoeba"), True)),
+    Claim("XNLI gains least", "XNLI", "positive", _rank(("xnli",), False)),
+    Claim("SQuAD, MNLI and HellaSwag are the best intermediate tasks", "top 3 of 9", "positive", _best_tasks),
+    Claim("Continued MLM does not beat English intermediate training", "not better", "no benefit", _mlm),
+    Claim("Mixed-language intermediate data does not beat English-only", "not better", "no benefit", _mixed),
+    *[Claim(f"X-STILTs vs XLM-R on {t} (XTREME test)", f"{x:.1f} to {s:.1f} ({s - x:+.1f})",
+            "positive" if s > x else "negative", _published(t)) for t, (x, s) in PUBLISHED_TEST.items()],
+]
+
+
+def claim_frames(results: pd.DataFrame, scale: str, runs_dir: str | None = None) -> dict[str, pd.DataFrame]:
+    """The grids the claims are checked on: the main table is required; a grid not run at this scale
+    leaves its claims "not testable at this scale"."""
+    frames = {a0.GRID: grid_results(results, a0.GRID, scale)}
+    try:
+        frames[a2.GRID] = grid_results(results, a2.GRID, scale)
+    except MissingResults:
+        pass
+    try:
+        frames[A5_SCORES] = a5.a5_scores(grid_results(results, a5.GRID, scale), scale, runs_dir)
+    except MissingResults:
+        pass
+    return frames
+
+
+def _verdict(kind: str, t: dict, p_holm: float, p_tost_holm: float) -> str:
+    if t is None or t["seeds"] < 2:
+        return "not testable at this scale"
+    significant = np.isfinite(p_holm) and p_holm < ALPHA
+    if kind == "no benefit":   # diff = claimed-not-worse side - other side; "beats" = diff < 0
+        if np.isfinite(p_tost_holm) and p_tost_holm < ALPHA:
+            return "supported"
+        if significant:
+            return "supported" if t["estimate"] > 0 else "contradicted"
+        return "inconclusive (underpowered)"
+    if significant:
+        return "supported" if (t["estimate"] > 0) == (kind == "positive") else "contradicted"
+    return "inconclusive (underpowered)"
+
+
+def claims_table(frames: dict[str, pd.DataFrame], claims=None, *, margin: float = MARGIN) -> pd.DataFrame:
+    """One row per claim: the paper's number, this repository's estimate with its 95% interval, seeds,
+    raw and Holm-adjusted p (paired t over seeds), TOST (no-benefit claims), MDE and the verdict."""
+    records = []
+    for c in claims or CLAIMS:
+        units, what = c.compute(frames)
+        test = None
+        if units is not None and len(units):
+            test = stats.paired_seed_test(units, margin=margin if c.kind == "no benefit" else None)
+        elif units is not None:
+            what = "no matched units"
+        if test is not None and test["seeds"] < 2:
+            what += f"; {test['seeds']} seed: no test"
+        records.append((c, test, what))
+    raw = [t["p"] if t and t["seeds"] >= 2 else np.nan for _, t, _ in records]
+    tost = [t["p_tost"] if t and t["seeds"] >= 2 and c.kind == "no benefit" else np.nan for c, t, _ in records]
+    adjusted = stats.holm(raw + tost)
+    p_holm, p_tost_holm = adjusted[:len(raw)], adjusted[len(raw):]
+    rows = []
+    for i, (c, t, what) in enumerate(records):
+        rows.append({"claim": c.claim, "paper": c.paper,
+                     "estimate": t["estimate"] if t else np.nan, "CI low": t["ci_low"] if t else np.nan,
+                     "CI high": t["ci_high"] if t else np.nan, "seeds": t["seeds"] if t else 0,
+                     "p": raw[i], "p Holm": p_holm[i], "p TOST": tost[i], "p TOST Holm": p_tost_holm[i],
+                     "p sign-flip": t["p_sign_flip"] if t else np.nan, "MDE": t["mde"] if t else np.nan,
+                     "verdict": _verdict(c.kind, t, p_holm[i], p_tost_holm[i]), "comparison": what})
+    return pd.DataFrame(rows)
+
+
+def write_claims_table(scale: str, table: pd.DataFrame, caption: str):
+    """The ledger as a wrapped-column tabular for the paper."""
+    shown = pd.DataFrame({
+        "claim": table["claim"], "paper": table["paper"],
+        "this repo [95% CI]": [paper.fmt_interval(e, lo, hi) for e, lo, hi in zip(table["estimate"], table["CI low"],
+                                                                                   table["CI high"])],
+        "compared": [re.sub(r"multi-task \(([^)]*)\)", lambda m: f"multi-task ({m.group(1).count('+') + 1})", c)
+                     for c in table["comparison"]], "n": table["seeds"].astype(int),
+        "p": table["p"].map(paper.fmt_p), "p Holm": table["p Holm"].map(paper.fmt_p),
+        "TOST p (Holm)": [f"{paper.fmt_p(a)} ({paper.fmt_p(b)})" if np.isfinite(a) else "--"
+                          for a, b in zip(table["p TOST"], table["p TOST Holm"])],
+        "MDE": [("--" if not np.isfinite(m) else f"{m:.1f}") for m in table["MDE"]], "verdict": table["verdict"]})
+    body = shown.to_latex(index=False, escape=True,
+                          column_format="".join(f">{{\\raggedright\\arraybackslash}}p{{{w}cm}}" if w else "r" for w in
+                                                (3.2, 1.3, 2.4, 3.2, 0, 0.8, 0.8, 1.3, 0, 1.7)))
+    body = body.replace("< 0.001", "$<$0.001")
+    text = (f"% generated by xstilts from {scale}-scale runs; do not edit\n"
+            f"\\begin{{table*}}[t]\\centering\\scriptsize\\setlength{{\\tabcolsep}}{{3pt}}\n{body}\\caption{{{caption} "
+            f"[{paper.SCALE_NAMES[scale]}]}}\\label{{tab:a6_claims-{scale}}}\n\\end{{table*}}\n")
+    return paper.write_text(paper.GENERATED / scale / "a6_claims.tex", text)
+
+
+def claims_macros(table: pd.DataFrame, margin: float = MARGIN) -> dict:
+    counts = table["verdict"].value_counts()
+    tested = int(table["p"].notna().sum())
+    return ({f"a6 {v.split(' (')[0]}": int(counts.get(v, 0)) for v in VERDICTS}
+            | {"a6 claims": len(table), "a6 tested": tested,
+               "a6 tests": int(table["p"].notna().sum() + table["p TOST"].notna().sum()),
+               "a6 margin": float(margin), "a6 seeds": int(table["seeds"].max())})

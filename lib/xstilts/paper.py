@@ -1,0 +1,229 @@
+"""What the paper prints: one figure style, LaTeX tables and macros, number formats, and the Setup
+section's tables generated from the runs' own parameters (so the text cannot contradict the runs).
+
+Figures are drawn at their print size (the paper's text width is 17 cm = 6.7 in), so a font of 8 pt
+in matplotlib is 8 pt on paper; `save_figure` refuses a figure wider than 3.5:1.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xstilts import params as P
+from xstilts import runs
+from xstilts.results import runs_root, substitutions, tex
+
+FIGURES = P.REPO_ROOT / "figures"
+GENERATED = P.REPO_ROOT / "paper" / "generated"
+SCALE_NAMES = {"smoke": "smoke scale (tiny model, synthetic data)",
+               "offline": "offline scale (multilingual-e5-small, mirrored real data)",
+               "full": "full scale (XLM-R, Hub data)"}
+TEXT_WIDTH_IN = 6.5       # a little under the 17 cm text width: figures are never scaled up
+MAX_ASPECT = 3.5
+# Okabe & Ito's colour-blind-safe palette, ordered so neighbours differ in lightness (greyscale)
+PALETTE = ["#000000", "#E69F00", "#0072B2", "#56B4E9", "#D55E00", "#009E73", "#CC79A7", "#F0E442"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def style():
+    """The paper's one figure style: print-size fonts (>= 7 pt), white grid, Okabe-Ito palette."""
+    import matplotlib
+    import seaborn as sns
+
+    sns.set_theme(context="paper", style="whitegrid", palette=PALETTE)
+    matplotlib.rcParams.update({"svg.hashsalt": "xstilts", "pdf.fonttype": 42, "figure.dpi": 100,
+                                "savefig.dpi": 150, "savefig.bbox": "tight", "font.size": 8,
+                                "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7.5,
+                                "ytick.labelsize": 7.5, "legend.fontsize": 7.5, "legend.title_fontsize": 8})
+
+
+def figure(width: float = TEXT_WIDTH_IN, height: float = 2.4, **kw):
+    import matplotlib.pyplot as plt
+
+    style()
+    # never flatter than 3:1 before tight cropping, so the saved PNG stays within MAX_ASPECT
+    return plt.subplots(figsize=(width, max(height, width / 3.0)), constrained_layout=True, **kw)
+
+
+def save_figure(fig, name: str, scale: str) -> list[Path]:
+    """figures/<scale>/<name>.{png,pdf}, byte-stable across reruns (no timestamps); refuses a figure
+    whose width/height exceeds MAX_ASPECT (unreadable at the text width)."""
+    import matplotlib.pyplot as plt
+
+    out = FIGURES / scale
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
+        path = out / f"{name}.{ext}"
+        tmp = path.with_name(f".{path.name}.tmp")
+        fig.savefig(tmp, format=ext, metadata=meta)
+        os.replace(tmp, path)
+        paths.append(path)
+    w, h = plt.imread(paths[0]).shape[1::-1]
+    if w / h > MAX_ASPECT:
+        raise ValueError(f"{paths[0].name} is {w}x{h} px (aspect {w / h:.1f} > {MAX_ASPECT}): unreadable at text width")
+    return paths
+
+
+def dot_plot(ax, table: pd.DataFrame, *, label: str, value: str = "estimate", low: str = "ci_low",
+             high: str = "ci_high", color: str = PALETTE[0], marker: str = "o", offset: float = 0.0):
+    """A sorted dot plot of differences with intervals: one row per index entry of `table` (already in
+    plotting order), a vertical line at 0."""
+    y = np.arange(len(table)) + offset
+    err = np.vstack([table[value] - table[low], table[high] - table[value]])
+    ax.errorbar(table[value], y, xerr=np.nan_to_num(err), fmt=marker, color=color, ms=3.5, lw=0.9, capsize=0,
+                label=label)
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_yticks(np.arange(len(table)), table.index)
+
+
+def fmt_p(p: float) -> str:
+    """p < 0.001 as such, otherwise three decimals; -- where not tested."""
+    if p is None or not np.isfinite(p):
+        return "--"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_signed(x: float, digits: int = 1) -> str:
+    """+1.2 / -0.3 / 0.0 (never -0.0); -- where missing."""
+    if x is None or not np.isfinite(x):
+        return "--"
+    return f"{0.0:.{digits}f}" if round(float(x), digits) == 0 else f"{x:+.{digits}f}"
+
+
+def fmt_interval(est: float, lo: float, hi: float) -> str:
+    if not np.isfinite(est):
+        return "--"
+    if not np.isfinite(lo):
+        return fmt_signed(est)
+    return f"{fmt_signed(est)} [{fmt_signed(lo)}, {fmt_signed(hi)}]"
+
+
+def macro_name(*parts) -> str:
+    """LaTeX macro names allow letters only: 'a0', 'mnli', 3 -> 'AZeroMnliThree'."""
+    digits = "Zero One Two Three Four Five Six Seven Eight Nine".split()
+    text = " ".join(str(p) for p in parts)
+    text = re.sub(r"\d", lambda m: " " + digits[int(m.group())] + " ", text)
+    return "".join(w.capitalize() for w in re.split(r"[^A-Za-z]+", text) if w)
+
+
+def write_macros(name: str, scale: str, values: dict[str, object]) -> Path:
+    """paper/generated/<scale>/<name>-macros.tex: \\newcommand per number the text quotes (floats with
+    one decimal, integers as integers, strings as given)."""
+    lines = [f"% generated by xstilts from {scale}-scale runs; do not edit"]
+    for key, value in values.items():
+        if isinstance(value, (bool, np.bool_)):
+            text = "yes" if value else "no"
+        elif isinstance(value, (int, np.integer)):
+            text = str(int(value))
+        elif isinstance(value, (float, np.floating)):
+            text = f"{value:.1f}" if np.isfinite(value) else "--"
+        else:
+            text = str(value)
+        lines.append(f"\\newcommand{{\\{macro_name(scale, key)}}}{{{text}}}")
+    return write_text(GENERATED / scale / f"{name}-macros.tex", "\n".join(lines) + "\n")
+
+
+def _float_format(x) -> str:
+    if isinstance(x, (int, np.integer)) or (isinstance(x, float) and float(x).is_integer() and abs(x) >= 100):
+        return f"{int(x)}"
+    return "0.0" if round(float(x), 1) == 0 else f"{x:.1f}"   # never "-0.0"
+
+
+def write_table(name: str, scale: str, table: pd.DataFrame, caption: str, *, float_format=_float_format,
+                column_format: str | None = None, escape: bool = True) -> Path:
+    """paper/generated/<scale>/<name>.tex; integer columns print as integers, wide tables shrink to the
+    text width (never enlarged)."""
+    table = table.copy()
+    for col in table.columns:
+        if pd.api.types.is_float_dtype(table[col]) and table[col].dropna().map(float.is_integer).all() \
+                and table[col].notna().any() and col not in ("mean", "estimate"):
+            table[col] = table[col].astype("Int64")
+    body = table.to_latex(float_format=float_format, escape=escape, na_rep="--", column_format=column_format)
+    body = f"\\resizebox{{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}}{{!}}{{%\n{body}}}\n"
+    text = (f"% generated by xstilts from {scale}-scale runs; do not edit\n"
+            f"\\begin{{table}}[t]\\centering\\small\n{body}\\caption{{{caption} "
+            f"[{SCALE_NAMES[scale]}]}}\\label{{tab:{name}-{scale}}}\n\\end{{table}}\n")
+    return write_text(GENERATED / scale / f"{name}.tex", text)
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+# ------------------------------------------------------------------ Setup, from the runs' parameters
+SETUP_KEYS = {"model": "encoder", "learning_rate": "learning rate (AdamW)", "warmup_ratio": "linear warm-up (share of steps)",
+              "weight_decay": "weight decay", "intermediate_epochs": "intermediate epochs",
+              "intermediate_batch_size": "intermediate batch", "target_epochs": "target epochs",
+              "target_batch": "target batch (x grad. accumulation)", "freeze_embeddings": "word embeddings frozen",
+              "max_length": "max. length (tokens)", "max_length_qa": "max. length, QA (tokens)",
+              "max_train_examples": "training examples per task (cap)", "max_eval_examples": "test items per language (cap)",
+              "eval_every": "dev evaluation every (steps)", "eval_examples": "English dev examples (early stopping)",
+              "early_stopping_patience": "early-stopping patience (evaluations)", "device": "device"}
+
+
+def _values(values) -> str:
+    def one(v):
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, float):
+            return f"{v:g}"
+        if isinstance(v, int) and v < 0:
+            return "all"
+        return str(v)
+    return ", ".join(one(v) for v in sorted(set(values), key=str))
+
+
+def setup_table(scale: str, runs_dir: str | None = None) -> pd.DataFrame:
+    """Every Setup hyperparameter as the target runs of this scale actually used it (from each run's
+    params.json; the device from its result.json), with the number of runs."""
+    rows = {k: [] for k in SETUP_KEYS}
+    n = 0
+    for result in runs.collect(runs_root(runs_dir), scale, "target"):
+        cfg = runs.read_json(runs_root(runs_dir) / scale / "target" / result["run_dir"] / "params.json")["all"]
+        n += 1
+        for key in SETUP_KEYS:
+            if key == "target_batch":
+                rows[key].append(f"{cfg['target_batch_size']} x {cfg['target_grad_accum']}")
+            elif key == "device":
+                rows[key].append(result["provenance"]["device"])
+            else:
+                rows[key].append(cfg[key])
+    if not n:
+        return pd.DataFrame(columns=["value"])
+    table = pd.DataFrame({"value": {SETUP_KEYS[k]: _values(v) for k, v in rows.items()}})
+    table.loc["target runs"] = str(n)
+    table.index.name = "parameter"
+    return table
+
+
+def setup_macros(table: pd.DataFrame) -> dict:
+    return {f"setup {k}": tex(v) for k, v in table["value"].items()}
+
+
+def substitutes_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every data substitute the runs of `frame` used: task/split and what replaces it."""
+    rows = []
+    for note in substitutions(frame):
+        where, _, what = note.partition(": ")
+        rows.append({"task/split": where, "substitute": what})
+    return pd.DataFrame(rows, columns=["task/split", "substitute"]).set_index("task/split")
+
+
+def write_substitutes_table(scale: str, frame: pd.DataFrame) -> Path:
+    table = substitutes_table(frame)
+    body = table.to_latex(escape=True, column_format="lp{13cm}")
+    text = (f"% generated by xstilts from {scale}-scale runs; do not edit\n"
+            f"\\begin{{table}}[t]\\centering\\small\n{body}\\caption{{Every data substitute of the runs shown "
+            f"(the mirror lacks these splits; \\texttt{{xstilts tasks}} lists them). The number of items actually "
+            f"scored per language is further capped (Table~\\ref{{tab:setup-{scale}}}) [{SCALE_NAMES[scale]}]}}"
+            f"\\label{{tab:substitutes}}\n\\end{{table}}\n")
+    return write_text(GENERATED / scale / "substitutes.tex", text)

@@ -1,0 +1,81 @@
+"""What a phase notebook does when it runs: its phase, an upstream run it lacks, and one line saying which.
+
+Under Snakemake every upstream run is finished before a notebook starts. Run on its own
+(`papermill notebooks/03_target.ipynb out.ipynb -p seed 3`), a notebook may need an upstream run
+nobody has computed yet: it is computed by executing the upstream phase's own notebook into that
+run's folder, so its folder holds an executed `notebook.ipynb` like every other run. The notebook
+then prints where its run lives and whether it was reused or computed now; nbval compares that
+line through a sanitiser (notebooks/nbval_sanitize.cfg) that maps both words to one token.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from xstilts import params as P
+from xstilts import pipeline, runs
+
+NOTEBOOKS = P.REPO_ROOT / "notebooks"
+NOTEBOOK = {"mlm": "01_mlm.ipynb", "intermediate": "02_intermediate.ipynb", "target": "03_target.ipynb"}
+RUN = {"mlm": pipeline.run_mlm, "intermediate": pipeline.run_intermediate, "target": pipeline.run_target}
+
+
+def has_run(cfg: dict, phase: str) -> bool:
+    """Whether the phase trains anything (and so has a run folder of its own)."""
+    return {"mlm": cfg["mlm_steps"] > 0, "intermediate": bool(cfg["intermediate_tasks"]), "target": True}[phase]
+
+
+def _upstream(cfg: dict, phase: str) -> str | None:
+    up = P.UPSTREAM[phase]
+    while up and not has_run(cfg, up):
+        up = P.UPSTREAM[up]
+    return up
+
+
+def execute_upstream(cfg: dict, phase: str) -> list[str]:
+    """Compute the phase's missing upstream run through its notebook; the lines saying so."""
+    up = _upstream(cfg, phase)
+    if up is None:
+        return []
+    d = runs.run_dir(cfg, up)
+    if runs.finished(d):
+        return []
+    d.mkdir(parents=True, exist_ok=True)
+    values = {k: v for k, v in cfg.items() if k in P.SCHEMA}
+    values["runs_dir"] = str(runs.runs_root(cfg).resolve())
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        yaml.safe_dump(values, f, sort_keys=True)
+    try:
+        done = subprocess.run([sys.executable, "-m", "xstilts.workflow", str(NOTEBOOKS / NOTEBOOK[up]),
+                               str(d / "notebook.ipynb"), "-f", f.name], capture_output=True, text=True)
+    finally:
+        Path(f.name).unlink(missing_ok=True)
+    if done.returncode != 0 or not runs.finished(d):
+        from xstilts import status
+
+        error = status.notebook_error(d / "notebook.ipynb") or (done.stderr.strip().splitlines() or ["?"])[-1]
+        raise RuntimeError(f"The upstream {up} run this notebook needs failed: {error}. "
+                           f"Its executed notebook: {d / 'notebook.ipynb'}")
+    return [f"upstream {up} run {d}: computed now through {NOTEBOOK[up]} "
+            f"(executed notebook: {d / 'notebook.ipynb'})"]
+
+
+def run(phase: str, cfg: dict) -> dict:
+    """Run the phase (reusing a finished run) and print where it lives and whether it was reused."""
+    lines = execute_upstream(cfg, phase) if has_run(cfg, phase) else []
+    if not has_run(cfg, phase):
+        result = RUN[phase](cfg)
+        lines.append(f"{phase}: nothing to train (the upstream checkpoint is used as is)")
+    else:
+        d = runs.run_dir(cfg, phase)
+        reused = runs.finished(d) is not None
+        result = RUN[phase](cfg)
+        finished_at = (runs.finished(d) or {}).get("provenance", {}).get("finished_at", "?")
+        lines.append(f"{phase} run {d}: {'reused' if reused else 'computed now'} (finished {finished_at}; "
+                     f"{cfg['scale']} scale, params/scales/{cfg['scale']}.yaml)")
+    print("\n".join(lines))
+    return result

@@ -1,0 +1,128 @@
+"""Target-run results as one tidy table: one row per (run, language, metric).
+
+`tidy` is the one place results are read from `result.json` files; `analysis_frame` turns it into
+the frame the analysis notebooks start from (one row per run and language, the headline metric in
+`score`, every other metric in an `m.<metric>` column), so `xstilts results` and the analyses show
+the same numbers. Columns name what defines each run (task, intermediate tasks and languages, MLM
+steps, seed, model, scale, device), its description from `params.json`, and `differs`: the defining
+parameters that tell it apart from runs that otherwise look the same.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from xstilts import metrics, runs
+from xstilts import params as P
+
+# what defines a target run, as columns of the tidy table (`run` is its folder)
+RUN_COLUMNS = ["run", "description", "scale", "model", "device", "seed", "target", "intermediate",
+               "n_intermediate", "intermediate_languages", "mlm_steps", "task_metric"]
+COLUMNS = RUN_COLUMNS + ["language", "metric", "value", "headline", "notes", "differs"]
+# what `differs` never lists: the run's identity columns, and what only says where files are
+_NOT_DIFFERS = {"scale", "model", "source", "seed", "target_task", "intermediate_tasks", "intermediate_languages",
+                "mlm_steps"}
+
+
+def runs_root(runs_dir: str | Path | None = None) -> Path:
+    return Path(runs_dir or os.environ.get("XSTILTS_RUNS") or (P.REPO_ROOT / "runs"))
+
+
+def _description(params: dict) -> str:
+    """The run's description; runs written before params.json had one get it from their parameters."""
+    if params.get("description"):
+        return params["description"]
+    try:
+        return runs.describe(params["all"], params["phase"])
+    except (KeyError, P.ParamsError):
+        return ""
+
+
+def tidy(scale: str, runs_dir: str | Path | None = None, run_names: list[str] | None = None) -> pd.DataFrame:
+    """Every finished target run at `scale` (or only `run_names`, folder names under target/):
+    one row per (run, language, metric) with the value exactly as in the run's result.json."""
+    base = runs_root(runs_dir) / scale / "target"
+    folders = sorted(base.glob(f"*/{runs.RESULT}")) if base.exists() else []
+    if run_names is not None:
+        wanted = set(run_names)
+        folders = [f for f in folders if f.parent.name in wanted]
+    rows, defining = [], {}
+    for path in folders:
+        r = runs.read_json(path)
+        params_file = path.parent / "params.json"
+        params = runs.read_json(params_file) if params_file.exists() else {}
+        defining[r["run_dir"]] = params.get("defining", {})
+        headline_key = metrics.HEADLINE.get(r["metric"])
+        run = {"run": r["run_dir"], "description": _description(params), "scale": r["scale"], "model": r["model"],
+               "device": (r.get("provenance") or {}).get("device"), "seed": r["seed"], "target": r["target_task"],
+               "intermediate": "+".join(r["intermediate_tasks"]) or "none",
+               "n_intermediate": len(r["intermediate_tasks"]),
+               "intermediate_languages": "+".join(r.get("intermediate_languages") or ["en"]),
+               "mlm_steps": r.get("mlm_steps", 0), "task_metric": r["metric"],
+               "notes": " | ".join(r.get("notes") or [])}
+        for lang, scores in r["per_language"].items():
+            for name, value in scores.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    rows.append(dict(run, language=lang, metric=name, value=value, headline=name == headline_key))
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "differs"])
+    return frame.assign(differs=frame["run"].map(differences(frame, defining)) if len(frame) else pd.Series(dtype=str))
+
+
+def differences(frame: pd.DataFrame, defining: dict[str, dict]) -> dict[str, str]:
+    """Run -> 'key value, ...': the defining parameters in which it differs from another run with
+    the same identity columns (two 'panx-after-mnli-s0-<hash>' folders); '' where no run is alike."""
+    identity = ["scale", "model", "seed", "target", "intermediate", "intermediate_languages", "mlm_steps"]
+    out = {}
+    for _, group in frame.drop_duplicates("run").groupby(identity, dropna=False):
+        names = list(group["run"])
+        keys = sorted({k for n in names for k in defining.get(n, {})} - _NOT_DIFFERS)
+        varying = [k for k in keys if len({repr(defining.get(n, {}).get(k)) for n in names}) > 1]
+        for n in names:
+            out[n] = ", ".join(f"{k} {_text(defining.get(n, {}).get(k))}" for k in varying)
+    return out
+
+
+def _text(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def analysis_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The tidy table as the analyses read it: one row per (run, language), the headline metric in
+    `score` and every metric also in `m.<metric>` (the layout of `report.load_results`)."""
+    if table.empty:
+        return pd.DataFrame()
+    rows = []
+    for (run, lang), group in table.groupby(["run", "language"], sort=False):
+        first = group.iloc[0]
+        headline = group.loc[group["headline"], "value"]
+        rows.append({"scale": first["scale"], "model": first["model"], "seed": first["seed"], "target": first["target"],
+                     "intermediate": first["intermediate"], "n_intermediate": first["n_intermediate"],
+                     "intermediate_languages": first["intermediate_languages"], "mlm_steps": first["mlm_steps"],
+                     "metric": first["task_metric"], "language": lang,
+                     "score": headline.iloc[0] if len(headline) else float("nan"), "notes": first["notes"], "run": run,
+                     **{f"m.{m}": v for m, v in zip(group["metric"], group["value"])}})
+    return pd.DataFrame(rows)
+
+
+def load_results(scale: str, runs_dir: str | None = None) -> pd.DataFrame:
+    """One row per (target run, language): the long table every analysis starts from."""
+    return analysis_frame(tidy(scale, runs_dir))
+
+
+def render(table: pd.DataFrame, fmt: str = "text") -> str:
+    """The table as csv, markdown, json (records) or text for a terminal (`xstilts results`)."""
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    if fmt == "json":
+        return (table.to_json(orient="records", indent=1) if len(table) else "[]") + "\n"
+    if fmt == "markdown":
+        return table.to_markdown(index=False) + "\n"
+    if table.empty:
+        return ""
+    shown = table.drop(columns=["notes", "description", "n_intermediate"])
+    if not (shown["differs"] != "").any():
+        shown = shown.drop(columns="differs")
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 10_000):
+        return shown.to_string(index=False) + "\n"

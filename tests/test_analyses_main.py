@@ -1,0 +1,181 @@
+"""a0 (main table), a1 (question A), a2 (question B) and a6 (claims ledger) on hand-made frames."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from xstilts import paper, results
+from xstilts.analyses import a0_main_table as a0
+from xstilts.analyses import a1_task_scaling_pos as a1
+from xstilts.analyses import a2_mixed_language as a2
+from xstilts.analyses import a6_claims as a6
+
+
+def rows(target, intermediate, scores, *, seed=0, languages="en", mlm_steps=0, metric="accuracy", dev=np.nan,
+         failed=False, **extra):
+    run = f"{target}-after-{intermediate}-{languages}-m{mlm_steps}-s{seed}"
+    return [{"scale": "smoke", "model": "tiny", "seed": seed, "target": target, "intermediate": intermediate,
+             "n_intermediate": 0 if intermediate == "none" else intermediate.count("+") + 1,
+             "intermediate_languages": languages, "mlm_steps": mlm_steps, "metric": metric, "language": lang,
+             "score": float(score), "dev": dev, "failed": failed, "notes": "", "run": run,
+             **{k: (v[lang] if isinstance(v, dict) else v) for k, v in extra.items()}}
+            for lang, score in scores.items()]
+
+
+def main_frame(seeds=(0, 1, 2)):
+    """none / a / b / a+b on two targets; b has the best dev on udpos, a+b on xnli; `en` is ignored."""
+    out = []
+    for seed in seeds:
+        bump = seed * 2.0
+        jitter = [0.0, 0.3, -0.2][seed % 3]
+        out += rows("xnli", "none", {"en": 100, "de": 40 + bump, "ja": 30 + bump}, seed=seed, dev=50)
+        out += rows("xnli", "a", {"en": 100, "de": 44 + bump + jitter, "ja": 34 + bump}, seed=seed, dev=55)
+        out += rows("xnli", "b", {"en": 100, "de": 41 + bump, "ja": 31 + bump - jitter}, seed=seed, dev=52)
+        out += rows("xnli", "a+b", {"en": 100, "de": 45 + bump, "ja": 35 + bump + jitter}, seed=seed, dev=56)
+        out += rows("udpos", "none", {"en": 100, "de": 60 + bump, "ja": 20 + bump}, seed=seed, dev=70)
+        out += rows("udpos", "a", {"en": 100, "de": 61 + bump, "ja": 21 + bump + jitter}, seed=seed, dev=71)
+        out += rows("udpos", "b", {"en": 100, "de": 66 + bump - jitter, "ja": 26 + bump}, seed=seed, dev=75)
+        out += rows("udpos", "a+b", {"en": 100, "de": 64 + bump, "ja": 24 + bump}, seed=seed, dev=74)
+    return pd.DataFrame(out)
+
+
+def test_main_table_change_and_dev_selection():
+    frame = main_frame()
+    table = a0.main_table(frame)
+    assert table.loc["none", "xnli"] == pytest.approx(37.0)  # (40+30)/2 + mean bump 2
+    change = a0.change_vs_none(table)
+    assert change.loc["b", "udpos"] == pytest.approx(6.0 - 0.1 / 3 * 0 + 0.0, abs=0.1)
+    sel = a0.selection_table(frame)
+    # chosen on English dev (b: 75 on udpos, a+b: 56 on xnli), never on the test languages
+    assert sel.loc["udpos", "selected on English dev"] == "b"
+    assert sel.loc["xnli", "selected on English dev"] == "multi-task (a+b)"
+    assert (sel["failed runs left out"] == 0).all()
+
+
+def test_failed_runs_are_counted_and_left_out():
+    frame = main_frame()
+    bad = frame["run"] == "udpos-after-b-en-m0-s0"
+    frame.loc[bad, "failed"] = True
+    frame.loc[bad, "score"] = 0.0
+    sel = a0.selection_table(frame)
+    assert sel.loc["udpos", "failed runs left out"] == 1
+    assert a0.main_table(frame).loc["b", "udpos"] > 40  # the failed run's zeros are not averaged in
+
+
+def test_change_intervals_average_weighs_targets_equally():
+    iv = a0.change_intervals(main_frame()).set_index(["config", "target"])
+    avg = iv.loc[("a", "average")]
+    assert avg["estimate"] == pytest.approx((iv.loc[("a", "xnli"), "estimate"] + iv.loc[("a", "udpos"), "estimate"]) / 2)
+    assert avg["seeds"] == 3 and avg["ci_low"] <= avg["estimate"] <= avg["ci_high"]
+
+
+def test_grid_results_on_empty_frame_names_the_grid():
+    with pytest.raises(results.MissingResults, match=r"params/experiments/a0_main_table\.yaml"):
+        results.grid_results(pd.DataFrame(), "a0_main_table", "smoke")
+
+
+def test_qa_uses_mean_of_em_and_f1():
+    frame = pd.DataFrame(rows("xquad", "none", {"de": 50}, metric="squad", **{"m.exact_match": 40.0, "m.f1": 50.0}))
+    assert results.xtreme_score(frame).iloc[0] == pytest.approx(45.0)
+
+
+def test_task_scaling_change_per_size_over_seeds():
+    acc = "m.upos_accuracy.accuracy"
+    out = []
+    for seed in range(3):
+        for subset, value in (("none", 50), ("a", 52), ("b", 56), ("a+b", 60), ("c+d", 58)):
+            v = value + (seed * 0.5 if subset != "none" else 0)
+            out += rows("udpos", subset, {"en": 90, "de": v, "ja": v - 10}, seed=seed,
+                        **{acc: {"en": 90.0, "de": float(v), "ja": float(v - 10)}})
+    frame = a1.task_scaling_frame(pd.DataFrame(out))
+    table = a1.task_scaling_table(frame)
+    assert table.loc["1", "change"] == pytest.approx(4.0 + 0.5)  # (2 + 6) / 2 + mean seed bump
+    assert table.loc["1", "subset spread"] == pytest.approx(4.0)
+    assert table.loc["all (2)", "subsets"] == 2 and table.loc["all (2)", "seeds"] == 3
+    assert a1.subset_table(frame).loc[(2, "a+b"), "change"] == pytest.approx(10.5)
+    with pytest.raises(results.MissingResults):
+        a1.task_scaling_frame(pd.DataFrame(rows("udpos", "none", {"de": 50})))
+
+
+def test_mixed_language_pairs_scripts_and_one_seed_has_no_test():
+    out = []
+    out += rows("xnli", "mnli", {"en": 90, "es": 50, "de": 50, "ru": 40, "ja": 30})
+    out += rows("xnli", "mnli", {"en": 90, "es": 51, "de": 51, "ru": 45, "ja": 36}, languages="en+es+ru")
+    pairs = a2.mixed_language_pairs(pd.DataFrame(out), "smoke")
+    assert set(pairs.loc[pairs["group"] == "Latin", "language"]) == {"es", "de"}
+    assert set(pairs.loc[pairs["in mixed data"], "language"]) == {"es", "ru"}
+    tests = a2.mixed_language_tests(pairs)
+    assert tests.loc["Latin", "change"] == pytest.approx(1.0) and tests.loc["non-Latin", "change"] == pytest.approx(5.5)
+    assert tests.loc["all", "seeds"] == 1 and np.isnan(tests.loc["all", "p"])
+    assert results.script_of("hi", "offline") == "Deva"
+    with pytest.raises(KeyError):
+        results.script_of("xx", "offline")
+
+
+def test_claims_ledger_columns_holm_and_verdicts():
+    frame = main_frame()
+    claims = a6.claims_table({"a0_main_table": frame})
+    assert {"p", "p Holm", "p TOST", "MDE", "seeds", "verdict"} <= set(claims.columns)
+    assert set(claims["verdict"]) <= set(a6.VERDICTS)
+    by = claims.set_index("claim")
+    # no SQuAD runs: not testable, never a made-up number
+    assert by.loc["SQuAD as intermediate task improves zero-shot transfer", "verdict"] == "not testable at this scale"
+    tested = claims["p"].notna()
+    assert (claims.loc[tested, "p Holm"] >= claims.loc[tested, "p"] - 1e-12).all()
+    assert (claims.loc[tested, "seeds"] == 3).all()
+    # multi-task (a+b) vs none: +4 points every seed with small jitter -> significant after Holm
+    multi = by.loc["Multi-task training on the intermediate tasks improves transfer"]
+    assert multi["p Holm"] < 0.05 and multi["verdict"] == "supported"
+    # XNLI gains 4 (a+b), udpos 4 on average over configs: neither clearly least -> not supported by a point estimate
+    assert by.loc["XNLI gains least", "verdict"] != "supported" or by.loc["XNLI gains least", "p Holm"] < 0.05
+    # the mixed-language grid was not run: not testable
+    assert by.loc["Mixed-language intermediate data does not beat English-only", "verdict"] == "not testable at this scale"
+    macros = a6.claims_macros(claims)
+    assert macros["a6 claims"] == len(a6.CLAIMS)
+    assert sum(macros[f"a6 {v.split(' (')[0]}"] for v in a6.VERDICTS) == len(claims)
+
+
+def test_verdicts_come_from_tests():
+    t = {"seeds": 3, "estimate": 2.0}
+    assert a6._verdict("positive", t, 0.01, np.nan) == "supported"
+    assert a6._verdict("positive", {**t, "estimate": -2.0}, 0.01, np.nan) == "contradicted"
+    assert a6._verdict("positive", t, 0.2, np.nan) == "inconclusive (underpowered)"
+    assert a6._verdict("positive", {**t, "seeds": 1}, np.nan, np.nan) == "not testable at this scale"
+    # "does not beat": a non-significant difference is not support; equivalence (TOST) is
+    assert a6._verdict("no benefit", {**t, "estimate": 0.1}, 0.6, 0.3) == "inconclusive (underpowered)"
+    assert a6._verdict("no benefit", {**t, "estimate": 0.1}, 0.6, 0.01) == "supported"
+    assert a6._verdict("no benefit", {**t, "estimate": -3.0}, 0.01, 0.9) == "contradicted"
+
+
+def test_paper_formats():
+    assert paper.fmt_p(0.0004) == "< 0.001" and paper.fmt_p(0.0123) == "0.012" and paper.fmt_p(np.nan) == "--"
+    assert paper.macro_name("a0", "mnli", 3) == "AZeroMnliThree"
+
+
+def test_one_seed_smoke_shapes_draw_and_leave_every_claim_untested(tmp_path, monkeypatch):
+    """The smoke scale has one seed and MLM / mixed-language rows in the main table: every figure
+    still draws within the aspect limit, and no claim gets a verdict without a test."""
+    import matplotlib
+    matplotlib.use("Agg")
+    monkeypatch.setattr(paper, "FIGURES", tmp_path)
+    frame = main_frame(seeds=(0,))
+    extra = pd.DataFrame(rows("udpos", "none", {"en": 100, "de": 59, "ja": 19}, mlm_steps=50, dev=70)
+                         + rows("udpos", "a", {"en": 100, "de": 70, "ja": 30}, languages="en+de+ja", dev=71))
+    frame = pd.concat([frame, extra], ignore_index=True)
+    iv = a0.change_intervals(frame)
+    assert {"MLM-continued (50 steps)", "a [en+de+ja]"} <= set(iv["config"])
+    paper.save_figure(a0.figure(iv), "a0", "smoke")
+    claims = a6.claims_table({"a0_main_table": frame})
+    assert set(claims["verdict"]) == {"not testable at this scale"}
+    assert claims["p"].isna().all()
+    pairs = a2.mixed_language_pairs(frame, "smoke")
+    paper.save_figure(a2.figure(pairs), "a2", "smoke")
+
+
+def test_save_figure_refuses_a_strip_too_wide_to_read(tmp_path, monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    monkeypatch.setattr(paper, "FIGURES", tmp_path)
+    import matplotlib.pyplot as plt
+    fig = plt.figure(figsize=(8.0, 1.5))
+    with pytest.raises(ValueError, match="aspect"):
+        paper.save_figure(fig, "wide", "smoke")
