@@ -11,7 +11,7 @@ import torch
 import yaml
 from transformers import AutoModelForMaskedLM, XLMRobertaConfig
 
-from xstilts import encode, models, runs, train, workflow
+from xstilts import encode, models, preflight, runs, train, workflow
 from xstilts import params as P
 
 from test_train import Killed, _tiny_setup, _weights
@@ -142,3 +142,8 @@ def test_the_runs_lock_dies_with_its_holder(tmp_path):
     holder.wait()
     with workflow.runs_lock(tmp_path):  # kill -9 left no stale lock behind
         pass
+
+
+def test_planning_knows_the_smoke_models_positions_without_importing_torch():
+    assert preflight.SMOKE_POSITIONS == {name: spec["max_position_embeddings"]
+                                         for name, spec in models.SMOKE_MODELS.items()}
