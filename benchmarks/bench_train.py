@@ -45,7 +45,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
 
     from datasets import Dataset
-    from transformers import (AutoModelForTokenClassification, DataCollatorForTokenClassification, Trainer,
+    from transformers import (DataCollatorForTokenClassification, Trainer,
                               TrainingArguments)
 
     from xstilts import data, encode, evaluate, models, tasks

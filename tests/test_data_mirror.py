@@ -29,14 +29,16 @@ TATOEBA_SHORT = {"jv": 205, "ka": 746, "kk": 575, "ml": 687, "sw": 390, "ta": 30
 # `rows` slices); None = no count published, just non-empty.
 EXPECTED = {
     ("xnli", "test"): 5010, ("xnli", "validation"): 2490 - 1992,
-    ("pawsx", "test"): 2000 - 1200, ("pawsx", "validation"): 200,
-    ("xquad", "test"): 1190, ("xquad", "validation"): 500,
+    # PAWS-X: rows 1200-1999 / 1000-1199 minus pairs sharing a sentence with the training rows 0-999
+    ("pawsx", "test"): 469, ("pawsx", "validation"): 118,
+    # SQuAD substitute dev: the questions on TyDiQA-en train's last 504 passages, minus 2 also asked in training
+    ("xquad", "test"): 1190, ("xquad", "validation"): 511,
     ("xcopa", "test"): 500, ("xcopa", "validation"): 100,
     ("tatoeba", "test"): 1000,
-    ("mlqa", "test"): None, ("mlqa", "validation"): 500,
+    ("mlqa", "test"): None, ("mlqa", "validation"): 511,
     ("udpos", "test"): None, ("udpos", "validation"): None,
     ("panx", "test"): None, ("panx", "validation"): None,
-    ("tydiqa", "validation"): 500,
+    ("tydiqa", "validation"): 511,
 }
 
 # whole files read directly with their reader: README counts
@@ -180,11 +182,15 @@ def test_row_slices_keep_training_and_evaluation_apart():
 
     assert not set(keys("mnli", "train")) & set(keys("xnli", "validation"))
     assert not set(keys("mnli", "train")) & set(keys("mnli", "validation"))
-    # PAWS-X en dev itself repeats 2 pairs (rows 224/1913 and 402/1701): nothing else may overlap
-    assert len(set(keys("pawsx", "train")) & (set(keys("pawsx", "test")) | set(keys("paws", "validation")))) <= 2
-    qa_train = {r["id"] for r in data.load_examples("squad_v1", "train", "en", source="mirror")}
-    qa_val = {r["id"] for r in data.load_examples("squad_v1", "validation", "en", source="mirror")}
-    assert len(qa_train) == 3196 and len(qa_val) == 500 and not qa_train & qa_val
+    # PAWS builds several pairs from one sentence: no sentence of the training rows is evaluated
+    train_sentences = {s for pair in keys("pawsx", "train") for s in pair}
+    assert not train_sentences & {s for pair in keys("pawsx", "test") + keys("pawsx", "validation") for s in pair}
+    qa_train = data.load_examples("squad_v1", "train", "en", source="mirror")
+    qa_val = data.load_examples("squad_v1", "validation", "en", source="mirror")
+    assert len(qa_train) == 3183 and len(qa_val) == 511
+    assert not {r["id"] for r in qa_train} & {r["id"] for r in qa_val}
+    # split by passage: no validation question is asked on a training passage
+    assert not {r["context"] for r in qa_train} & {r["context"] for r in qa_val}
 
 
 def test_limit_is_a_deterministic_seeded_sample():

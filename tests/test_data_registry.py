@@ -11,7 +11,8 @@ import pytest
 from xstilts import data, tasks
 
 SPLIT_KEYS = {"files", "needs", "reader", "rows", "languages", "substitute", "unavailable", "path", "name", "split",
-              "converter", "parts", "id_prefix", "streaming", "max_rows", "any_language"}
+              "converter", "parts", "id_prefix", "streaming", "max_rows", "any_language",
+              "rows_by", "disjoint_from", "parallel"}
 PLACEHOLDERS = {"lang", "iso3", "Language", "language"}
 
 
@@ -51,6 +52,9 @@ def test_every_task_has_mirror_and_hub_entries():
 def test_split_entries_name_existing_readers_and_converters():
     for name, source, split, spec in _split_entries():
         assert set(spec) <= SPLIT_KEYS, (name, source, split, set(spec) - SPLIT_KEYS)
+        for other in spec.get("disjoint_from", []):  # the data audit's exclusions name real splits
+            assert split in ("train", "validation", "test") and other["split"] in tasks.get_task(other["task"])[source]
+        assert spec.get("rows_by") in (None, "context")
         if "unavailable" in spec:
             continue
         if source == "mirror":

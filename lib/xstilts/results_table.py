@@ -19,7 +19,7 @@ from xstilts import params as P
 
 # what defines a target run, as columns of the tidy table (`run` is its folder)
 RUN_COLUMNS = ["run", "description", "scale", "model", "device", "seed", "target", "intermediate",
-               "n_intermediate", "intermediate_languages", "mlm_steps", "task_metric"]
+               "n_intermediate", "intermediate_languages", "mlm_steps", "task_metric", "dev", "failed"]
 COLUMNS = RUN_COLUMNS + ["language", "metric", "value", "headline", "notes", "differs"]
 # what `differs` never lists: the run's identity columns, and what only says where files are
 _NOT_DIFFERS = {"scale", "model", "source", "seed", "target_task", "intermediate_tasks", "intermediate_languages",
@@ -55,12 +55,16 @@ def tidy(scale: str, runs_dir: str | Path | None = None, run_names: list[str] | 
         params = runs.read_json(params_file) if params_file.exists() else {}
         defining[r["run_dir"]] = params.get("defining", {})
         headline_key = metrics.HEADLINE.get(r["metric"])
+        dev = (r.get("train") or {}).get("best_dev")
         run = {"run": r["run_dir"], "description": _description(params), "scale": r["scale"], "model": r["model"],
                "device": (r.get("provenance") or {}).get("device"), "seed": r["seed"], "target": r["target_task"],
                "intermediate": "+".join(r["intermediate_tasks"]) or "none",
                "n_intermediate": len(r["intermediate_tasks"]),
                "intermediate_languages": "+".join(r.get("intermediate_languages") or ["en"]),
                "mlm_steps": r.get("mlm_steps", 0), "task_metric": r["metric"],
+               # the run's best English dev score (its selection number; NaN when the task is not trained)
+               # and whether its phase marked it failed (dev not above its baseline: left out of verdicts)
+               "dev": float("nan") if dev is None else float(dev), "failed": bool(r.get("failed")),
                "notes": " | ".join(r.get("notes") or [])}
         for lang, scores in r["per_language"].items():
             for name, value in scores.items():
@@ -101,7 +105,8 @@ def analysis_frame(table: pd.DataFrame) -> pd.DataFrame:
                      "intermediate": first["intermediate"], "n_intermediate": first["n_intermediate"],
                      "intermediate_languages": first["intermediate_languages"], "mlm_steps": first["mlm_steps"],
                      "metric": first["task_metric"], "language": lang,
-                     "score": headline.iloc[0] if len(headline) else float("nan"), "notes": first["notes"], "run": run,
+                     "score": headline.iloc[0] if len(headline) else float("nan"), "dev": first["dev"],
+                     "failed": bool(first["failed"]), "notes": first["notes"], "run": run,
                      **{f"m.{m}": v for m, v in zip(group["metric"], group["value"])}})
     return pd.DataFrame(rows)
 

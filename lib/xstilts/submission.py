@@ -17,7 +17,6 @@ tasks no run provides, so what the folder lacks is said, never silently dropped.
 """
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import tempfile

@@ -15,7 +15,14 @@ SPLITS = ("train", "validation", "test")
 
 
 def _files(spec: dict) -> str:
-    """Where a split is read from, in words (never a raw dict)."""
+    """Where a split is read from, in words (never a raw dict), and what is removed from it."""
+    text = _where(spec)
+    if spec.get("disjoint_from"):  # rows sharing text with these splits are dropped (the data audit)
+        text += " minus " + ", ".join(f"{d['task']}/{d['split']}" for d in spec["disjoint_from"])
+    return text
+
+
+def _where(spec: dict) -> str:
     if "parts" in spec:
         names = [p.get("path", "?") + (f"/{p['name']}" if p.get("name") else "") for p in spec["parts"]]
         return " + ".join(dict.fromkeys(names))
@@ -27,7 +34,8 @@ def _files(spec: dict) -> str:
         return where[0] + (f" (+{len(where) - 1} more)" if len(where) > 1 else "")
     text = str(where) + (f"/{spec['name']}" if spec.get("name") else "")
     if "rows" in spec:
-        text += f" rows {spec['rows'][0]}-{spec['rows'][1] - 1}"
+        unit = "passages" if spec.get("rows_by") else "rows"  # rows_by: context = QA split by passage
+        text += f" {unit} {spec['rows'][0]}-{spec['rows'][1] - 1}"
     if spec.get("split") and "path" in spec:
         text += f" [{spec['split']}]"
     return text
@@ -133,7 +141,7 @@ def details_text(role: str | None = None, width: int | None = None) -> str:
                 lines.append(f"    {split}: {where}" if where != "unavailable" else f"    {split}: unavailable")
                 if note:
                     lines += textwrap.wrap(note if where == "unavailable" else f"substitute: {note}", width - 6,
-                                           initial_indent="      ", subsequent_indent="      ")
+                                           initial_indent="      ", subsequent_indent="      ", break_on_hyphens=False)
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 

@@ -82,6 +82,11 @@ def source_summary(task: dict, source: str) -> str:
             where = spec.get("files") or spec.get("path") or "?"
             if isinstance(where, list):
                 where = f"{where[0]} (+{len(where) - 1})"
+            if spec.get("rows"):  # name the held-out part exactly: which rows (or passages) of the file
+                start, stop = spec["rows"]
+                where += f"[{'passages ' if spec.get('rows_by') else ''}{start}:{stop}]"
+            if spec.get("disjoint_from"):
+                where += " minus " + ", ".join(f"{d['task']}/{d['split']}" for d in spec["disjoint_from"])
             mark = " [substitute]" if spec.get("substitute") else ""
             parts.append(f"{split}={where}{mark}")
     return "; ".join(parts) or "-"

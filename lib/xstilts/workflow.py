@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from xstilts import params as P
-from xstilts import data, preflight, runs
+from xstilts import audit, data, preflight, runs
 
 NOTEBOOKS = P.REPO_ROOT / "notebooks"
 PHASE_NOTEBOOK = {"mlm": "01_mlm.ipynb", "intermediate": "02_intermediate.ipynb", "target": "03_target.ipynb"}
@@ -211,6 +211,8 @@ def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | No
     """Validate the grids, write the job plan, and hand it to Snakemake."""
     check_cores(cores)
     the_plan = plan(grid_paths, scale, runs_dir)
+    if audit.strict(scale) and audit.report(grid_paths, scale) != 0:
+        return 2  # undeclared data overlap: nothing runs (audit.py)
     root = Path(the_plan["runs_root"])
     runs.check_runs_root(root)
     if not profile:  # jobs run on this machine: its GPU and model cache must serve them
