@@ -65,10 +65,10 @@ def _check_grid_shape(grid: dict, path: Path) -> None:
             raise P.ParamsError(f"Unknown scale(s) {', '.join(map(repr, unknown))} under `{key}:` in grid {path}; "
                                 f"scales are {', '.join(scales)}.")
     for scale, seeds in (grid.get("seeds") or {}).items():
-        if not (isinstance(seeds, list) and seeds and all(isinstance(x, int) and not isinstance(x, bool)
-                                                          for x in seeds)):
-            raise P.ParamsError(f"`seeds: {{{scale}: ...}}` in grid {path} must be a non-empty list of "
-                                f"integers such as [0, 1, 2], got {seeds!r}.")
+        # [] is allowed: a grid that does not run at that scale (an offline-only sweep)
+        if not (isinstance(seeds, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)):
+            raise P.ParamsError(f"`seeds: {{{scale}: ...}}` in grid {path} must be a list of integers such "
+                                f"as [0, 1, 2], got {seeds!r}.")
     for scale, over in (grid.get("scales") or {}).items():
         if not isinstance(over, dict) or set(over) - SCALE_GRID_KEYS:
             bad = sorted(set(over) - SCALE_GRID_KEYS) if isinstance(over, dict) else over
