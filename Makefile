@@ -14,7 +14,7 @@ smoke unit nbval benchmark: export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONHASHSEED := 0
 
-.PHONY: smoke run test unit nbval paper setup benchmark clean-runs
+.PHONY: smoke run test unit nbval paper setup benchmark resilience clean-runs
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -36,8 +36,13 @@ run: setup  ## make run SCALE=offline GRIDS=params/experiments/a1_task_scaling_p
 test: setup unit nbval
 
 unit: setup
-	$(VENV)/bin/pytest -q -m "not slow" tests
-	$(VENV)/bin/pytest -q -m slow tests
+	$(VENV)/bin/pytest -q -m "not slow and not resilience" tests
+	$(VENV)/bin/pytest -q -m "slow and not resilience" tests
+
+# 20 SIGKILLs at random points of a smoke grid (MLM included), each resumed and compared with an
+# uninterrupted run; ~20 min on 2 cores, so not part of `make test`
+resilience: setup
+	$(VENV)/bin/pytest -q -s -m resilience tests/test_kill_resume.py
 
 # the committed notebooks hold their smoke outputs; nbval re-executes and compares them
 nbval: setup smoke

@@ -63,6 +63,24 @@ class DataMissingError(FileNotFoundError):
         super().__init__(f"Missing data for task {task!r}, split {split!r}, language {lang!r}: {what}. {how}")
 
 
+class DataFormatError(ValueError):
+    """A data file that is there but does not parse (truncated, damaged): the message names the
+    file and, where there is one, the line."""
+
+
+_RESTORE = "The file looks truncated or damaged: restore it from the mirror's source (see the mirror's README.md)."
+
+
+def _bad_line(path: Path, lineno: int | None, problem: str) -> DataFormatError:
+    where = f"{path}, line {lineno}" if lineno else str(path)
+    return DataFormatError(f"{where}: {problem}. {_RESTORE}")
+
+
+def _empty_file(path: Path, task: str, split: str, lang: str) -> DataMissingError:
+    return DataMissingError(f"file {path} is empty (0 bytes)", task, split, lang,
+                            "Restore it from the mirror's source (see the mirror's README.md).")
+
+
 # ------------------------------------------------------------------------------------- mirror
 def mirror_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """The local mirror: `data_dir` (params), else $XSTILTS_DATA, else ../shared/data next to the repo."""
@@ -88,18 +106,48 @@ def _lines(path: Path) -> list[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-def _blocks(path: Path) -> list[list[str]]:
-    """Blank-line-separated blocks of non-empty lines."""
+def _numbered_blocks(path: Path) -> list[list[tuple[int, str]]]:
+    """Blank-line-separated blocks of non-empty lines, each line with its 1-based number."""
     blocks, cur = [], []
-    for line in _lines(path):
+    for lineno, line in enumerate(_lines(path), 1):
         if line.strip():
-            cur.append(line)
+            cur.append((lineno, line))
         elif cur:
             blocks.append(cur)
             cur = []
     if cur:
         blocks.append(cur)
     return blocks
+
+
+def _blocks(path: Path) -> list[list[str]]:
+    """Blank-line-separated blocks of non-empty lines."""
+    return [[line for _, line in block] for block in _numbered_blocks(path)]
+
+
+def _json_lines(path: Path):
+    """(line number, object) for every non-blank line of a jsonl file; a line that does not parse
+    (a truncated last line) raises naming the file and the line."""
+    for lineno, line in enumerate(_lines(path), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise _bad_line(path, lineno, f"not valid JSON ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise _bad_line(path, lineno, "not a JSON object")
+        yield lineno, row
+
+
+def _fields(path: Path, lineno: int, build):
+    """`build()` for one line, with a missing field or bad value reported at that line."""
+    try:
+        return build()
+    except KeyError as err:
+        raise _bad_line(path, lineno, f"field {err} is missing") from None
+    except (ValueError, IndexError, TypeError, AttributeError) as err:
+        raise _bad_line(path, lineno, f"unexpected value ({err})") from None
 
 
 def read_word_tag_tsv(path: Path, lang: str) -> list[dict]:
@@ -116,15 +164,19 @@ def read_word_tag_tsv(path: Path, lang: str) -> list[dict]:
 
 
 def _conllu_sentences(path: Path):
-    for block in _blocks(path):
-        comments = [l for l in block if l.startswith("#")]
+    for block in _numbered_blocks(path):
+        comments = [l for _, l in block if l.startswith("#")]
         words = []
-        for line in block:
+        for lineno, line in block:
             if line.startswith("#"):
                 continue
             cols = line.split("\t")
+            if len(cols) < 10:
+                raise _bad_line(path, lineno, f"{len(cols)} tab-separated columns where CoNLL-U has 10")
             if "-" in cols[0] or "." in cols[0]:  # multiword-token ranges and empty nodes
                 continue
+            if not cols[6].lstrip("-").isdigit() and cols[6] != "_":
+                raise _bad_line(path, lineno, f"head {cols[6]!r} is not a number")
             words.append(cols)
         yield comments, words
 
@@ -142,12 +194,18 @@ def read_conllu_parse(path: Path, lang: str) -> list[dict]:
 
 def read_xnli_tsv(path: Path, lang: str) -> list[dict]:
     rows = []
-    for line in _lines(path):
+    for lineno, line in enumerate(_lines(path), 1):
         if not line.strip():
             continue
-        a, b, label = line.split("\t")[:3]
+        cols = line.split("\t")
+        if len(cols) < 3:
+            raise _bad_line(path, lineno, f"{len(cols)} tab-separated column(s) where premise, hypothesis "
+                                          f"and label are expected")
+        a, b, label = cols[:3]
         if label.strip().lower() in ("label", "gold_label"):  # a header line
             continue
+        if label.strip().lower() not in NLI_LABELS:
+            raise _bad_line(path, lineno, f"unknown NLI label {label.strip()!r}")
         rows.append({"text_a": a, "text_b": b, "label": NLI_LABELS[label.strip().lower()]})
     return rows
 
@@ -164,12 +222,13 @@ def read_pawsx_tsv(path: Path, lang: str) -> list[dict]:
     else:
         i1, i2, il = 0, 1, 2
     rows = []
-    for line in lines:
+    for i, line in enumerate(lines):
         cols = line.split("\t")
-        if len(cols) <= il:
+        if len(cols) <= il and i == 0:
             raise DataMissingError(f"{path} has no label column (unlabelled test file)", "?", "?", lang,
                                    "Use a labelled file (e.g. PAWS-X dev) or `source: hub`.")
-        rows.append({"text_a": cols[i1], "text_b": cols[i2], "label": str(int(float(cols[il])))})
+        rows.append(_fields(path, i + 1 + (header[:1] == ["id"]), lambda: {
+            "text_a": cols[i1], "text_b": cols[i2], "label": str(int(float(cols[il])))}))
     return rows
 
 
@@ -178,7 +237,12 @@ def read_squad_json(path: Path, lang: str) -> list[dict]:
 
     Refuses a file whose answers are all blank (labels stripped for a hidden test set)."""
     with open(path, encoding="utf-8") as f:
-        data = json.load(f)["data"]
+        try:
+            data = json.load(f)["data"]
+        except json.JSONDecodeError as err:
+            raise _bad_line(path, err.lineno, f"not valid JSON ({err.msg}, column {err.colno})") from None
+        except (KeyError, TypeError):
+            raise _bad_line(path, None, "no top-level `data` list (not SQuAD format)") from None
     rows, blank, seen = [], 0, {}
     for article in data:
         for para in article["paragraphs"]:
@@ -205,23 +269,15 @@ def _copa_row(premise: str, choice1: str, choice2: str, question: str, label) ->
 
 
 def read_copa_jsonl(path: Path, lang: str) -> list[dict]:
-    rows = []
-    for line in _lines(path):
-        if line.strip():
-            r = json.loads(line)
-            rows.append(_copa_row(r["premise"], r["choice1"], r["choice2"], r["question"], r["label"]))
-    return rows
+    return [_fields(path, n, lambda: _copa_row(r["premise"], r["choice1"], r["choice2"], r["question"], r["label"]))
+            for n, r in _json_lines(path)]
 
 
 def read_siqa_jsonl(path: Path, lang: str) -> list[dict]:
-    rows = []
-    for line in _lines(path):
-        if line.strip():
-            r = json.loads(line)
-            rows.append({"context": r["context"], "question": r["question"],
-                         "choices": [r["answerA"], r["answerB"], r["answerC"]],
-                         "label": "ABC".index(r["correct"].strip())})
-    return rows
+    return [_fields(path, n, lambda: {"context": r["context"], "question": r["question"],
+                                      "choices": [r["answerA"], r["answerB"], r["answerC"]],
+                                      "label": "ABC".index(r["correct"].strip())})
+            for n, r in _json_lines(path)]
 
 
 _CHOICE_LINE = re.compile(r"^([A-Z])\.\s?(.*)$")
@@ -230,30 +286,27 @@ _CHOICE_LINE = re.compile(r"^([A-Z])\.\s?(.*)$")
 def read_commonsense_jsonl(path: Path, lang: str) -> list[dict]:
     """Eval-harness jsonl (`query`, `choices`, `gold`). When `choices` are letters, the question and the
     lettered options are parsed out of `query` ("Context: ..\\nQuestion: ..\\nChoices:\\nA. ..\\nAnswer:")."""
-    rows = []
-    for line in _lines(path):
-        if not line.strip():
-            continue
-        r = json.loads(line)
-        query, choices = r["query"], list(r["choices"])
-        if all(re.fullmatch(r"[A-Z]", c) for c in choices):
-            head, _, opts = query.partition("\nChoices:\n")
-            options = {}
-            for opt in opts.split("\n"):
-                m = _CHOICE_LINE.match(opt.strip())
-                if m:
-                    options[m.group(1)] = m.group(2).strip()
-            choices = [options[c] for c in choices]
-            context = ""
-            if head.startswith("Context:"):
-                context, _, head = head[len("Context:"):].partition("\nQuestion:")
-                head = "Question:" + head
-            question = head[len("Question:"):] if head.startswith("Question:") else head
-            rows.append({"context": context.strip(), "question": question.strip(), "choices": choices,
-                         "label": int(r["gold"])})
-        else:
-            rows.append({"context": query.strip(), "question": "", "choices": choices, "label": int(r["gold"])})
-    return rows
+    return [_fields(path, n, lambda: _commonsense_row(r)) for n, r in _json_lines(path)]
+
+
+def _commonsense_row(r: dict) -> dict:
+    query, choices = r["query"], list(r["choices"])
+    if all(re.fullmatch(r"[A-Z]", c) for c in choices):
+        head, _, opts = query.partition("\nChoices:\n")
+        options = {}
+        for opt in opts.split("\n"):
+            m = _CHOICE_LINE.match(opt.strip())
+            if m:
+                options[m.group(1)] = m.group(2).strip()
+        choices = [options[c] for c in choices]
+        context = ""
+        if head.startswith("Context:"):
+            context, _, head = head[len("Context:"):].partition("\nQuestion:")
+            head = "Question:" + head
+        question = head[len("Question:"):] if head.startswith("Question:") else head
+        return {"context": context.strip(), "question": question.strip(), "choices": choices,
+                "label": int(r["gold"])}
+    return {"context": query.strip(), "question": "", "choices": choices, "label": int(r["gold"])}
 
 
 def read_hellaswag_bz2(path: Path, lang: str) -> list[dict]:
@@ -280,7 +333,9 @@ def read_anli_csv(path: Path, lang: str) -> list[dict]:
 
 def read_stsb_csv(path: Path, lang: str) -> list[dict]:
     with open(path, encoding="utf-8", newline="") as f:
-        return [{"text_a": r[0], "text_b": r[1], "label": float(r[2])} for r in csv.reader(f) if r]
+        reader = csv.reader(f)
+        return [_fields(path, reader.line_num, lambda: {"text_a": r[0], "text_b": r[1], "label": float(r[2])})
+                for r in reader if r]
 
 
 def read_tatoeba(path: Path, lang: str) -> list[dict]:
@@ -645,10 +700,16 @@ def load_mirror_keyed(task_name: str, split: str, lang: str, *, data_dir=None, l
         path = root / _fill(rel, lang)
         if not path.is_file():
             raise DataMissingError(f"file {path} not found", task_name, split, lang)
+        if path.stat().st_size == 0:
+            raise _empty_file(path, task_name, split, lang)
         try:
             parsed = _read_cached(reader, str(path), lang, path.stat().st_mtime)
         except DataMissingError as e:  # a reader refusing an unlabelled file: name the task
             raise DataMissingError(e.what, task_name, split, lang, e.how) from None
+        except DataFormatError:
+            raise
+        except (ValueError, KeyError, IndexError, TypeError, EOFError, OSError) as err:  # any other reader
+            raise _bad_line(path, None, f"cannot be read as {reader} ({type(err).__name__}: {err})") from None
         # shallow copies: callers may add keys
         keyed.extend((aligned_key(_fill(rel, lang), lang, i), dict(r)) for i, r in enumerate(parsed))
     keyed = _slice(keyed, spec, [r.get(spec.get("rows_by") or "context") for _, r in keyed])
@@ -778,6 +839,8 @@ def check_available(task_name: str, split: str, lang: str, *, source: str, data_
         path = root / _fill(rel, lang)
         if not path.is_file():
             raise DataMissingError(f"file {path} not found", task_name, split, lang)
+        if path.stat().st_size == 0:
+            raise _empty_file(path, task_name, split, lang)
 
 
 def target_languages(cfg: dict) -> list[str]:

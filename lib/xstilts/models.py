@@ -125,8 +125,10 @@ def ensure_smoke_model(name: str = "smoke-tiny", seed: int = 0) -> Path:
             config = XLMRobertaConfig(vocab_size=len(tokenizer), pad_token_id=1, bos_token_id=0, eos_token_id=2,
                                       **SMOKE_MODELS[name])
             model = AutoModelForMaskedLM.from_config(config)
+            # the pretraining recipe of the smoke "public" models (part of SMOKE_MODEL_VERSION)
             train.train_mlm(model, tokenizer, texts, steps=SMOKE_PRETRAIN_STEPS, batch_size=32,
-                            learning_rate=2e-3, max_length=64, seed=seed, log=lambda *a: None)
+                            learning_rate=2e-3, max_length=64, seed=seed, probability=0.15, weight_decay=0.01,
+                            adam_epsilon=1e-8, warmup_ratio=0.1, max_grad_norm=1.0, log=lambda *a: None)
         finally:
             torch.set_num_threads(threads)
         save_checkpoint(model, tokenizer, out, marker="DONE")

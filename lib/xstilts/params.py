@@ -77,6 +77,53 @@ SCHEMA: dict[str, tuple[type, tuple | None]] = {
     "checkpoint_every": (int, None),
 }
 
+# Value ranges, checked after the types: key -> (is the value allowed?, what is allowed). A value
+# outside its range would train nothing (epochs <= 0), divide by zero (batch size 0) or fail only
+# after training (eval_batch_size 0), so it is refused up front.
+def _at_least(n):
+    return lambda v: v >= n
+
+
+def _minus_one_or_at_least(n):
+    return lambda v: v == -1 or v >= n
+
+
+RANGES: dict[str, tuple] = {
+    "seed": (_at_least(0), ">= 0"),
+    "mlm_steps": (_at_least(0), ">= 0 (0 = no MLM phase)"),
+    "mlm_batch_size": (_at_least(1), ">= 1"),
+    "mlm_learning_rate": (lambda v: v > 0, "> 0"),
+    "mlm_probability": (lambda v: 0 < v < 1, "between 0 and 1 (exclusive)"),
+    "intermediate_epochs": (lambda v: v > 0, "> 0"),
+    "intermediate_batch_size": (_at_least(1), ">= 1"),
+    "intermediate_grad_accum": (_at_least(1), ">= 1"),
+    "target_epochs": (lambda v: v > 0, "> 0"),
+    "target_batch_size": (_at_least(1), ">= 1"),
+    "target_grad_accum": (_at_least(1), ">= 1"),
+    "learning_rate": (lambda v: v > 0, "> 0"),
+    "adam_epsilon": (lambda v: v > 0, "> 0"),
+    "weight_decay": (_at_least(0), ">= 0"),
+    "warmup_ratio": (lambda v: 0 <= v <= 1, "between 0 and 1"),
+    "max_grad_norm": (_at_least(0), ">= 0 (0 = no clipping)"),
+    "intermediate_max_steps": (_minus_one_or_at_least(1), "-1 (epochs decide) or >= 1"),
+    "target_max_steps": (_minus_one_or_at_least(1), "-1 (epochs decide) or >= 1"),
+    "max_length": (_at_least(8), ">= 8 tokens"),
+    "max_length_qa": (_at_least(8), ">= 8 tokens"),
+    "doc_stride": (_at_least(1), ">= 1"),
+    "max_train_examples": (_minus_one_or_at_least(1), "-1 (all) or >= 1"),
+    "max_eval_examples": (_minus_one_or_at_least(1), "-1 (all) or >= 1"),
+    "eval_every": (_at_least(0), ">= 0 (0 = never)"),
+    "eval_examples": (_minus_one_or_at_least(1), "-1 (all) or >= 1"),
+    "early_stopping_patience": (_at_least(0), ">= 0 (0 = never stop early)"),
+    "eval_batch_size": (_at_least(1), ">= 1"),
+    "retrieval_layer": (_at_least(-1), "-1 (the middle layer) or a layer index >= 0"),
+    "threads": (_at_least(0), ">= 0 (0 = torch's default)"),
+    "checkpoint_every": (_at_least(0), ">= 0 (0 = never)"),
+}
+# lists that must name something, and must not name it twice ([mnli, mnli] is no new run)
+NON_EMPTY_LISTS = ("intermediate_languages",)
+UNIQUE_LISTS = ("mlm_languages", "intermediate_tasks", "intermediate_languages", "target_languages")
+
 # Which keys define each phase's output (and so its run hash). A phase's run also depends on
 # everything its upstream phase depends on. Execution-only keys (threads, device, runs_dir,
 # checkpoint_every, gradient_checkpointing, torch_compile) never change results on purpose, so they
@@ -84,7 +131,8 @@ SCHEMA: dict[str, tuple[type, tuple | None]] = {
 PHASE_KEYS = {
     "mlm": ["scale", "model", "source", "seed", "mlm_steps", "mlm_languages", "mlm_batch_size",
             "mlm_learning_rate", "mlm_probability", "max_length", "freeze_embeddings", "mlm_head_warmup_steps",
-            "mlm_max_tokens", "precision"],
+            "mlm_max_tokens", "precision", "max_train_examples", "adam_epsilon", "weight_decay", "warmup_ratio",
+            "max_grad_norm"],
     "intermediate": ["intermediate_tasks", "intermediate_languages", "multitask_sampling",
                      "intermediate_epochs", "intermediate_batch_size", "intermediate_grad_accum",
                      "learning_rate", "adam_epsilon", "weight_decay", "warmup_ratio", "max_grad_norm",
@@ -103,6 +151,10 @@ HASHED_UNLESS = {"precision": "fp32", "max_length_retrieval": -1, "long_sentence
                  "mlm_head_warmup_steps": 0, "mlm_max_tokens": 0, "intermediate_max_tokens": 0,
                  "extra_target_steps": 0, "head_learning_rate": 0.0}
 PHASES = list(PHASE_KEYS)
+# what a retrieval target (BUCC, Tatoeba: no fine-tuning, scored from the upstream encoder) reads;
+# its other target keys are set to the scale's defaults in the hash (see phase_params)
+RETRIEVAL_KEYS = ("target_task", "target_languages", "max_length", "max_length_retrieval", "max_eval_examples",
+                  "retrieval_layer")
 UPSTREAM = {"mlm": None, "intermediate": "mlm", "target": "intermediate"}
 
 # names a notebook namespace always has that are not parameters
@@ -122,8 +174,17 @@ def read_yaml(path: str | Path) -> dict:
     if not path.exists():
         raise ParamsError(f"Parameter file {path} does not exist. Parameter files live in "
                           f"{PARAMS_DIR} (base.yaml, scales/<scale>.yaml, experiments/<grid>.yaml).")
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1} column {mark.column + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ParamsError(f"YAML syntax error in {where}: {problem}. Fix the file (a mapping of "
+                          f"`parameter: value` lines; lists as [a, b]).") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ParamsError(f"Parameter file {path} cannot be read: {err}.") from None
     if not isinstance(data, dict):
         raise ParamsError(f"{path} must hold a mapping of parameter: value, not {type(data).__name__}.")
     return data
@@ -175,6 +236,25 @@ def _check_types(cfg: dict) -> None:
             raise ParamsError(f"Parameter {key!r} = {value!r} is not one of {', '.join(map(str, allowed))}.")
 
 
+def _check_ranges(cfg: dict) -> None:
+    for key, (ok, allowed) in RANGES.items():
+        if not ok(cfg[key]):
+            raise ParamsError(f"Parameter {key!r} = {cfg[key]!r} is out of range: it must be {allowed}. "
+                              f"Fix it in the parameter file or the notebook's parameters cell.")
+    for key in NON_EMPTY_LISTS:
+        if not cfg[key]:
+            raise ParamsError(f"Parameter {key!r} is an empty list: name at least one language "
+                              f"(the paper's setting is [en]).")
+    for key in UNIQUE_LISTS:
+        twice = sorted({v for v in cfg[key] if cfg[key].count(v) > 1})
+        if twice:
+            raise ParamsError(f"Parameter {key!r} = {cfg[key]!r} names {', '.join(twice)} more than once; "
+                              f"list each entry once.")
+    if cfg["doc_stride"] >= cfg["max_length_qa"]:
+        raise ParamsError(f"Parameter 'doc_stride' = {cfg['doc_stride']} must be smaller than "
+                          f"'max_length_qa' = {cfg['max_length_qa']} (QA windows overlap by doc_stride tokens).")
+
+
 def _check_model(model: str) -> None:
     if (m := _TRUNCATED.match(model)):
         model = m.group("base")
@@ -189,6 +269,10 @@ def _check_model(model: str) -> None:
 def _check_tasks_and_languages(cfg: dict) -> None:
     for name in cfg["intermediate_tasks"]:
         task = task_registry.get_task(name) if name in task_registry.all_tasks() else None
+        if task is not None and task["role"] == "target":
+            raise ParamsError(f"{name!r} is a target task, not an intermediate task: evaluate on it with "
+                              f"`target_task: {name}`. Intermediate tasks: "
+                              f"{', '.join(task_registry.task_names('intermediate'))}.")
         if task is None or task["role"] != "intermediate":
             known = task_registry.task_names("intermediate")
             raise ParamsError(f"Unknown intermediate task {name!r}.{task_registry.did_you_mean(name, known)} "
@@ -233,6 +317,7 @@ def resolve(values: dict | None = None, *, scale: str | None = None, where: str 
     if cfg["precision"] == "fp16" and cfg["device"] == "cpu":
         raise ParamsError("precision: fp16 needs a CUDA GPU (fp16 autocast with loss scaling); with device: cpu use "
                           "precision: bf16 or fp32.")
+    _check_ranges(cfg)
     _check_model(cfg["model"])
     _check_tasks_and_languages(cfg)
     if cfg["source"] == "auto":
@@ -272,7 +357,26 @@ def phase_params(cfg: dict, phase: str) -> dict:
         for k in ("mlm_languages", "mlm_batch_size", "mlm_learning_rate", "mlm_probability", "mlm_head_warmup_steps",
                   "mlm_max_tokens"):
             out.pop(k, None)
+    if phase == "target" and task_registry.get_task(cfg["target_task"])["format"] == "retrieval":
+        # a retrieval task is not fine-tuned: its fine-tuning keys cannot change its numbers, so they
+        # take the scale's defaults in the hash (a grid's shared fine-tuning settings reuse the run)
+        used = set(RETRIEVAL_KEYS)
+        if cfg["intermediate_tasks"]:
+            used.update(PHASE_KEYS["intermediate"])
+        if cfg["mlm_steps"]:
+            used.update(PHASE_KEYS["mlm"])
+        scale_defaults = _typed_defaults(cfg["scale"])
+        for k in PHASE_KEYS["target"]:
+            if k in out and k not in used:
+                out[k] = scale_defaults[k]
     for k, legacy in HASHED_UNLESS.items():
         if out.get(k, legacy) == legacy:
             out.pop(k, None)
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _typed_defaults(scale: str) -> dict:
+    cfg = defaults(scale)
+    _check_types(cfg)  # ints given for float keys become floats, as in a resolved configuration
+    return cfg

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xstilts import cost, costs, data, devcheck, distributed, encode, evaluate, metrics, models, precision, runs, tasks, train
+from xstilts import cost, costs, data, devcheck, distributed, encode, evaluate, metrics, models, precision, preflight, runs, tasks, train
 
 log = logging.getLogger("xstilts")
 
@@ -56,6 +56,12 @@ def _ledger(meter, model, stats, eval_tokens=0) -> dict:
                         train_tokens=(stats or {}).get("train_tokens", 0))
 
 
+def check_before_compute(cfg) -> None:
+    """What would otherwise fail mid-run: the device, the model's cache and length, the runs folder."""
+    preflight.check_environment(cfg)
+    runs.check_runs_root(runs.runs_root(cfg))
+
+
 def log_to(run_dir: Path) -> None:
     """Progress goes to <run>/log.txt (notebook outputs stay clean and comparable)."""
     for h in list(log.handlers):
@@ -84,8 +90,10 @@ def _examples(cfg, task, split, lang, limit=-1):
 def _features(cfg, tokenizer, task, split, lang, examples, *, labels, train_mode):
     fmt = tasks.get_task(task)["format"]
     max_length = cfg["max_length_qa"] if fmt == "qa" else cfg["max_length"]
-    key = (encode.VERSION, cfg["model"], cfg["source"], task, split, lang, len(examples), examples[:1] and str(examples[0])[:200],
-           tuple(labels or ()), max_length, cfg["doc_stride"], train_mode)
+    # the tokenizer's and the examples' content, not their names: a rebuilt tokenizer or changed
+    # data never reuses stale token ids
+    key = (encode.VERSION, encode.tokenizer_fingerprint(tokenizer), task, split, lang,
+           encode.examples_fingerprint(examples), tuple(labels or ()), max_length, cfg["doc_stride"], train_mode)
     if fmt == "tagging" and cfg["long_sentences"] != "truncate":  # truncated features keep their cache key
         key += (cfg["long_sentences"],)
     return encode.cached(key, lambda: encode.encode(fmt, examples, tokenizer, labels=labels, max_length=max_length,
@@ -145,6 +153,7 @@ def run_mlm(cfg) -> dict:
     d = runs.run_dir(cfg, "mlm")
     if (done := runs.finished(d)):
         return _absolute(done, d)
+    check_before_compute(cfg)
     from transformers import AutoModelForMaskedLM
 
     seed_everything(cfg)
@@ -169,7 +178,9 @@ def run_mlm(cfg) -> dict:
                    unigram_from=texts)
     stats = train.train_mlm(model, tokenizer, texts, steps=steps, batch_size=cfg["mlm_batch_size"],
                             learning_rate=cfg["mlm_learning_rate"], max_length=cfg["max_length"], seed=cfg["seed"],
-                            probability=cfg["mlm_probability"], checkpoint=d / "checkpoint.pt",
+                            probability=cfg["mlm_probability"], weight_decay=cfg["weight_decay"],
+                            adam_epsilon=cfg["adam_epsilon"], warmup_ratio=cfg["warmup_ratio"],
+                            max_grad_norm=cfg["max_grad_norm"], checkpoint=d / "checkpoint.pt",
                             checkpoint_every=cfg["checkpoint_every"], device=device,
                             freeze_embeddings=cfg["freeze_embeddings"], log=log.info,
                             head_warmup_steps=cfg["mlm_head_warmup_steps"],
@@ -212,6 +223,7 @@ def run_intermediate(cfg) -> dict:
     d = runs.run_dir(cfg, "intermediate")
     if (done := runs.finished(d)):
         return _absolute(done, d)
+    check_before_compute(cfg)
     seed_everything(cfg)
     device = device_of(cfg)
     tokenizer = models.load_tokenizer(upstream["checkpoint"])
@@ -289,6 +301,7 @@ def run_target(cfg) -> dict:
     if (done := runs.finished(d)):
         return done
     data.check_run_inputs(cfg)
+    check_before_compute(cfg)
     upstream = run_intermediate(cfg)
     seed_everything(cfg)
     device = device_of(cfg)
@@ -297,6 +310,14 @@ def run_target(cfg) -> dict:
     langs = data.target_languages(cfg)
     tokenizer = models.load_tokenizer(upstream["checkpoint"])
     test_sets = {lang: _examples(cfg, name, "test", lang, cfg["max_eval_examples"]) for lang in langs}
+    if task["format"] != "retrieval":  # all data before the model: a broken file fails before training
+        source_task = tasks.train_task(name)
+        train_ex = _examples(cfg, source_task, "train", "en", cfg["max_train_examples"])
+        dev_ex = _examples(cfg, source_task, "validation", "en", cfg["eval_examples"])
+    empty = [lang for lang, rows in test_sets.items() if not rows]
+    if empty:
+        raise data.DataFormatError(f"the {name} test data of {', '.join(empty)} has no examples; check the "
+                                   f"files `xstilts tasks` lists for {name}, or narrow `target_languages`.")
     d = runs.start(cfg, "target")
     log_to(d)
     meter = costs.Meter(device)
@@ -320,9 +341,6 @@ def run_target(cfg) -> dict:
                     batch_size=cfg["eval_batch_size"], device=device, max_length=retrieval_length)
             metrics.write_xtreme_predictions(name, lang, preds, d / "predictions")
     else:
-        source_task = tasks.train_task(name)
-        train_ex = _examples(cfg, source_task, "train", "en", cfg["max_train_examples"])
-        dev_ex = _examples(cfg, source_task, "validation", "en", cfg["eval_examples"])
         labels = _labels(name, train_ex)
         if cfg["freeze_embeddings"]:
             train.freeze_word_embeddings(encoder)

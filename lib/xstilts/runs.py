@@ -94,10 +94,51 @@ def read_json(path: Path):
         return json.load(f)
 
 
+class BrokenResultError(ValueError):
+    """A result.json that does not parse (a truncated copy, a disk that filled up)."""
+
+
+def read_result(f: Path) -> dict | None:
+    """A result file's content, or None where it does not parse as a JSON object."""
+    try:
+        result = read_json(f)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return result if isinstance(result, dict) else None
+
+
+def set_aside(f: Path) -> Path:
+    """Move a broken result out of the way (kept for inspection), so its run counts as unfinished."""
+    broken = f.with_name(f"{f.name}.broken-{time.strftime('%Y%m%dT%H%M%S')}")
+    os.replace(f, broken)
+    return broken
+
+
 def finished(path: Path) -> dict | None:
-    """The result of a finished run folder, or None."""
+    """The result of a finished run folder, or None. A result that does not parse is not finished:
+    it is set aside (`result.json.broken-<time>`) and the run is computed again."""
     f = Path(path) / RESULT
-    return read_json(f) if f.exists() else None
+    if not f.exists():
+        return None
+    result = read_result(f)
+    if result is None:
+        set_aside(f)
+    return result
+
+
+def check_runs_root(root: Path) -> None:
+    """Refuse a runs folder that is a file or cannot be written, before any compute."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise P.ParamsError(f"The runs folder {root} is a file, not a folder: pass another --runs-dir "
+                            f"(or params `runs_dir`), or move the file away.")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=root, prefix=".write-test-")
+        probe.close()
+    except OSError as err:
+        raise P.ParamsError(f"The runs folder {root} cannot be written ({err.strerror}): pass a writable "
+                            f"--runs-dir (or params `runs_dir`), or fix its permissions.") from None
 
 
 def _git_commit() -> str:
@@ -139,4 +180,13 @@ def finish(d: Path, result: dict, *, device: str) -> dict:
 def collect(root: Path | str, scale: str, phase: str = "target") -> list[dict]:
     """Every finished result of a phase at a scale."""
     base = Path(root) / scale / phase
-    return [read_json(p) for p in sorted(base.glob(f"*/{RESULT}"))] if base.exists() else []
+    out = []
+    for p in sorted(base.glob(f"*/{RESULT}")) if base.exists() else []:
+        result = read_result(p)
+        if result is None:
+            raise BrokenResultError(
+                f"{p} does not parse (truncated?), so this run is not finished. Rerun the grid that "
+                f"made it (`xstilts run params/experiments/<grid>.yaml --scale {scale}`): the broken "
+                f"file is set aside and the run computed again.")
+        out.append(result)
+    return out

@@ -25,10 +25,11 @@ from xstilts import distributed, encode, precision as amp
 class TaskStream:
     """Endless length-grouped batches of one task's features; its position is resumable state."""
 
-    def __init__(self, name, features, batch_size, pad_id, seed, collate=None):
+    def __init__(self, name, features, batch_size, pad_id, seed, collate=None, generator=None):
         self.name, self.features, self.batch_size, self.pad_id = name, features, batch_size, pad_id
         self.seed = seed + zlib.crc32(name.encode())
         self.collate = collate or (lambda feats: encode.collate(feats, pad_id))
+        self.generator = generator  # a torch.Generator the collate draws from (MLM masking): resumable state
         self.epoch, self.position = 0, 0
         self._batches = None
 
@@ -47,10 +48,19 @@ class TaskStream:
         return self.collate([self.features[i] for i in idx])
 
     def state(self):
-        return {"epoch": self.epoch, "position": self.position}
+        state = {"epoch": self.epoch, "position": self.position}
+        if self.generator is not None:
+            state["generator"] = self.generator.get_state()
+        return state
 
     def load(self, state):
         self.epoch, self.position, self._batches = state["epoch"], state["position"], None
+        if self.generator is not None:
+            self.generator.set_state(state["generator"])
+
+    def resumable_from(self, state) -> bool:
+        """Whether a checkpoint's stream state restores this stream exactly."""
+        return state is not None and (self.generator is None or "generator" in state)
 
 
 def unique_parameters(models: dict[str, nn.Module]):
@@ -116,6 +126,27 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def _load_checkpoint(path: Path, log) -> dict | None:
+    """The resumable state, or None. An unreadable checkpoint (a disk that filled up, an old format)
+    is set aside (`checkpoint.pt.broken`) and training starts over: the run is deterministic, so the
+    result is the same, only later."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, weights_only=False)
+        if not isinstance(state, dict) or "model" not in state:
+            raise ValueError("not a training checkpoint")
+        return state
+    except Exception as err:  # noqa: BLE001 (torch raises RuntimeError, EOFError, UnpicklingError, ...)
+        _set_aside(path, log, f"is unreadable ({type(err).__name__}: {err})")
+        return None
+
+
+def _set_aside(path: Path, log, why: str) -> None:
+    os.replace(path, path.with_name(path.name + ".broken"))
+    log(f"checkpoint {path} {why}; set aside as {path.name}.broken, training from step 0")
+
+
 def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_steps: int,
         learning_rate: float, weight_decay: float = 0.01, adam_epsilon: float = 1e-8,
         warmup_ratio: float = 0.1, max_grad_norm: float = 1.0, grad_accum: int = 1,
@@ -147,8 +178,12 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
     torch.manual_seed(seed)  # dropout masks: a fit is reproducible on its own
     step, best, best_state, bad_evals, history = 0, -math.inf, None, 0, []
     examples = tokens = 0
-    if checkpoint and checkpoint.exists():  # resume exactly where the killed run stopped
-        state = torch.load(checkpoint, weights_only=False)
+    state = _load_checkpoint(checkpoint, log) if checkpoint else None
+    if state is not None and not all(streams[n].resumable_from(state.get("streams", {}).get(n)) for n in names):
+        # e.g. an MLM checkpoint written before the masking generator was saved: not exact, start over
+        _set_aside(checkpoint, log, "holds no state for every data stream")
+        state = None
+    if state is not None:  # resume exactly where the killed run stopped
         holder.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -254,11 +289,14 @@ def mlm_collate(tokenizer, probability: float, generator: torch.Generator):
 
 
 def train_mlm(model, tokenizer, texts: list[str], *, steps: int, batch_size: int, learning_rate: float,
-              max_length: int, seed: int = 0, probability: float = 0.15, checkpoint: Path | None = None,
+              max_length: int, seed: int, probability: float, weight_decay: float, adam_epsilon: float,
+              warmup_ratio: float, max_grad_norm: float, checkpoint: Path | None = None,
               checkpoint_every: int = 0, device: str = "cpu", freeze_embeddings: bool = False, precision: str = "fp32",
               compile_model: bool = False, log=print, head_warmup_steps: int = 0,
               head_learning_rate: float | None = None) -> dict:
-    """Continued MLM. With `head_warmup_steps`, a fresh MLM head (the checkpoint has none) is first
+    """Continued MLM. Every optimisation setting is required: a default here would silently differ
+    from the configuration's (params/base.yaml). The masking generator is part of the checkpoint,
+    so a killed and resumed run masks exactly what an uninterrupted one does. With `head_warmup_steps`, a fresh MLM head (the checkpoint has none) is first
     trained alone, encoder frozen, so the budget's steps update the encoder through a head that
     already predicts tokens instead of through noise; the warm-up is not part of the budget."""
     torch.manual_seed(seed)
@@ -274,10 +312,12 @@ def train_mlm(model, tokenizer, texts: list[str], *, steps: int, batch_size: int
                                device=device, log=log)
     generator = torch.Generator().manual_seed(seed)
     stream = TaskStream("mlm", features, batch_size, tokenizer.pad_token_id, seed,
-                        collate=mlm_collate(tokenizer, probability, generator))
+                        collate=mlm_collate(tokenizer, probability, generator), generator=generator)
     stats = fit({"mlm": model}, {"mlm": stream}, total_steps=steps, learning_rate=learning_rate,
-                seed=seed, checkpoint=checkpoint, checkpoint_every=checkpoint_every, device=device,
-                precision=precision, compile_model=compile_model, log=log, head_learning_rate=head_learning_rate)
+                weight_decay=weight_decay, adam_epsilon=adam_epsilon, warmup_ratio=warmup_ratio,
+                max_grad_norm=max_grad_norm, seed=seed, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                device=device, precision=precision, compile_model=compile_model, log=log,
+                head_learning_rate=head_learning_rate)
     return dict(stats, head_warmup=warmup) if warmup else stats
 
 

@@ -8,7 +8,9 @@ in parallel, locally or on SLURM (`--profile profiles/slurm`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import fcntl
 import itertools
 import logging
 import os
@@ -21,11 +23,13 @@ from pathlib import Path
 import yaml
 
 from xstilts import params as P
-from xstilts import audit, data, progress, runs, warm
+from xstilts import audit, data, preflight, progress, runs, warm
 
 NOTEBOOKS = P.REPO_ROOT / "notebooks"
 PHASE_NOTEBOOK = {"mlm": "01_mlm.ipynb", "intermediate": "02_intermediate.ipynb", "target": "03_target.ipynb"}
 GRID_KEYS = {"description", "analysis", "seeds", "grid", "params", "scales", "runs"}
+SCALE_GRID_KEYS = {"grid", "params", "runs"}  # what `scales: {<scale>: ...}` may override
+LOCK = ".xstilts-run.lock"
 
 
 def load_grid(path: str | Path) -> dict:
@@ -44,7 +48,43 @@ def load_grid(path: str | Path) -> dict:
         raise P.ParamsError(f"Unknown key(s) {', '.join(sorted(unknown))} in grid {path}; a grid has "
                             f"{', '.join(sorted(GRID_KEYS))}.")
     grid["name"] = path.stem
+    _check_grid_shape(grid, path)
     return grid
+
+
+def _check_grid_shape(grid: dict, path: Path) -> None:
+    """Typos in `seeds:` / `scales:` and string axes would silently change what runs: refuse them."""
+    scales = P.task_registry.SCALES
+    for key in ("seeds", "scales", "grid", "params"):
+        if grid.get(key) is not None and not isinstance(grid[key], dict):
+            raise P.ParamsError(f"`{key}:` in grid {path} must be a mapping, got {grid[key]!r}.")
+    if grid.get("runs") is not None and not isinstance(grid["runs"], list):
+        raise P.ParamsError(f"`runs:` in grid {path} must be a list of parameter mappings.")
+    for key in ("seeds", "scales"):
+        unknown = sorted(set(grid.get(key) or {}) - set(scales))
+        if unknown:
+            raise P.ParamsError(f"Unknown scale(s) {', '.join(map(repr, unknown))} under `{key}:` in grid {path}; "
+                                f"scales are {', '.join(scales)}.")
+    for scale, seeds in (grid.get("seeds") or {}).items():
+        # [] is allowed: a grid that does not run at that scale (an offline-only sweep)
+        if not (isinstance(seeds, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)):
+            raise P.ParamsError(f"`seeds: {{{scale}: ...}}` in grid {path} must be a list of integers such "
+                                f"as [0, 1, 2], got {seeds!r}.")
+    for scale, over in (grid.get("scales") or {}).items():
+        if not isinstance(over, dict) or set(over) - SCALE_GRID_KEYS:
+            bad = sorted(set(over) - SCALE_GRID_KEYS) if isinstance(over, dict) else over
+            raise P.ParamsError(f"`scales: {{{scale}: ...}}` in grid {path} may only hold "
+                                f"{', '.join(sorted(SCALE_GRID_KEYS))}, got {bad!r}.")
+    axes = [dict(grid.get("grid") or {})] + [dict(o.get("grid") or {}) for o in (grid.get("scales") or {}).values()]
+    for axis in axes:
+        for key, values in axis.items():
+            if not isinstance(values, list) or not values:
+                raise P.ParamsError(f"Grid axis {key!r} in grid {path} must be a non-empty list of values, "
+                                    f"got {values!r}; write `{key}: [{values}]` for a single value.")
+    if not any(grid.get(k) for k in ("grid", "runs", "analysis")) and not any(
+            (o or {}).get(k) for o in (grid.get("scales") or {}).values() for k in ("grid", "runs")):
+        raise P.ParamsError(f"Grid {path} defines no runs (`grid:` or `runs:`) and no `analysis:`; "
+                            f"see params/experiments/*.yaml for examples.")
 
 
 def grid_runs(grid: dict, scale: str, *, check_inputs: bool = True) -> list[dict]:
@@ -66,6 +106,7 @@ def grid_runs(grid: dict, scale: str, *, check_inputs: bool = True) -> list[dict
             cfg = P.resolve(values, where=f"grid {grid['name']} ({scale})")
             if check_inputs:
                 data.check_run_inputs(cfg)  # a missing data file fails the whole grid before any compute
+            preflight.check_lengths(cfg)  # the machine-specific checks wait for `run` (SLURM plans elsewhere)
             out.append(cfg)
     return out
 
@@ -105,8 +146,67 @@ def plan(grid_paths: list[str], scale: str, runs_dir: str | None = None) -> dict
     for grid in grids:  # analysis-only grids wait for every target run of the plan
         if grid.get("analysis") and not grid_runs(grid, scale):
             analyses[grid["analysis"]] = {r for r, j in jobs.items() if j["phase"] == "target"}
+    if not jobs and not analyses:
+        raise P.ParamsError(f"{', '.join(grid_paths)} expand(s) to no runs and no analysis at the {scale} "
+                            f"scale: check the grid's `grid:` / `runs:` and `scales: {{{scale}: ...}}`.")
     return {"scale": scale, "runs_root": str(root), "repo": str(P.REPO_ROOT), "jobs": jobs,
             "analyses": {a: sorted(r) for a, r in analyses.items()}}
+
+
+def check_cores(cores: int) -> None:
+    if not isinstance(cores, int) or cores < 1:
+        raise P.ParamsError(f"--cores must be at least 1, got {cores!r} (Snakemake would wait forever for a "
+                            f"free core).")
+
+
+@contextlib.contextmanager
+def runs_lock(root: Path):
+    """One `xstilts run` per runs folder at a time. Snakemake runs with --nolock (its own lock would
+    outlive a kill -9); this flock is released by the kernel when its holder dies, so it never
+    needs removing by hand."""
+    path = Path(root) / LOCK
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise P.ParamsError(f"Another `xstilts run` ({holder}) is using the runs folder {root}. Wait for "
+                                f"it to finish (or stop it), or pass another --runs-dir; two runs on one "
+                                f"folder would compute the same runs twice.") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def write_params_files(root: Path, jobs: dict) -> None:
+    """papermill -f files, one per run, rewritten whenever they change: execution keys (device,
+    threads, data_dir, ...) reach runs planned before. runs_dir is stored relative to the file's
+    folder (`..` = the runs root), so a moved or copied runs folder writes to itself."""
+    for rel, job in jobs.items():
+        params_file = root / "_params" / f"{Path(rel).name}.yaml"
+        text = yaml.safe_dump(dict(job["params"], runs_dir=".."), sort_keys=True)
+        if not params_file.exists() or params_file.read_text() != text:
+            params_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = params_file.with_suffix(".tmp")
+            tmp.write_text(text)
+            os.replace(tmp, params_file)
+
+
+def set_aside_broken_results(root: Path, jobs: dict) -> list[str]:
+    """Results that do not parse are not finished: move them aside so Snakemake computes them again."""
+    broken = []
+    for rel in jobs:
+        f = root / rel / runs.RESULT
+        if f.exists() and runs.read_result(f) is None:
+            runs.set_aside(f)
+            broken.append(rel)
+    return broken
 
 
 # what the Hugging Face libraries read (at import) to never try the network
@@ -131,12 +231,26 @@ def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | No
     A local run executes the phase notebooks in warm kernels (`warm.Pool`); with a `profile`
     (SLURM) or `new_kernels`, every job starts its own.
     """
+    check_cores(cores)
     started = time.monotonic()
     the_plan = plan(grid_paths, scale, runs_dir)
     if audit.strict(scale) and audit.report(grid_paths, scale) != 0:
         return 2  # undeclared data overlap: nothing runs (audit.py)
     root = Path(the_plan["runs_root"])
+    runs.check_runs_root(root)
+    if not profile:  # jobs run on this machine: its GPU and model cache must serve them
+        for job in the_plan["jobs"].values():
+            preflight.check_machine(job["params"])
+    with runs_lock(root):
+        return _run_locked(the_plan, root, grid_paths, scale, cores=cores, profile=profile, dry_run=dry_run,
+                           verbose=verbose, new_kernels=new_kernels, extra=extra, started=started)
+
+
+def _run_locked(the_plan, root, grid_paths, scale, *, cores, profile, dry_run, verbose, new_kernels, extra,
+                started) -> int:
     plan_file = _write_plan(the_plan, root, grid_paths)
+    for rel in set_aside_broken_results(root, the_plan["jobs"]):
+        print(f"{rel}/{runs.RESULT} did not parse: set aside, the run is computed again", flush=True)
     stale = _stale_analyses(the_plan, root)
     shown = progress.Progress(the_plan, stale)
     print(f"{len(the_plan['jobs'])} runs in the plan, {len(shown.pending)} to compute; "
@@ -195,11 +309,7 @@ PHASE_THREAD_ENV = {k: "1" for k in warm.THREAD_VARS}
 def _write_plan(the_plan: dict, root: Path, grid_paths: list[str]) -> Path:
     plan_file = root / "_plans" / f"{the_plan['scale']}-{'+'.join(Path(p).stem for p in grid_paths)}.json"
     runs.write_json(plan_file, the_plan)
-    for rel, job in the_plan["jobs"].items():  # papermill -f files, one per run
-        params_file = root / "_params" / f"{Path(rel).name}.yaml"
-        if not params_file.exists():
-            params_file.parent.mkdir(parents=True, exist_ok=True)
-            params_file.write_text(yaml.safe_dump(dict(job["params"], runs_dir=str(root)), sort_keys=True))
+    write_params_files(root, the_plan["jobs"])
     return plan_file
 
 
@@ -276,6 +386,9 @@ def main(argv: list[str] | None = None) -> None:
     args = cli.parse_args(argv)
     parameters = P.read_yaml(args.parameters_file) if args.parameters_file else {}
     parameters.update({key: yaml.safe_load(value) for key, value in args.parameter})  # as papermill -p
+    if args.parameters_file and parameters.get("runs_dir") and not Path(parameters["runs_dir"]).is_absolute():
+        # runs_dir in a params file is relative to that file's folder (see write_params_files)
+        parameters["runs_dir"] = str((Path(args.parameters_file).parent / parameters["runs_dir"]).resolve())
     output = args.output
     rank = int(os.environ.get("RANK", "0"))
     if rank:  # `accelerate launch` runs this once per GPU (distributed.py): process 0's notebook is the log
