@@ -110,9 +110,12 @@ def _current():
 
 
 def test_smoke_and_offline_runs_keep_their_hashes_and_parameters():
-    """The fixture was computed from main's code before recipes, precision and windowing existed
-    (main 117657e). Every smoke/offline run must keep its hash and every parameter it had; keys
-    added since must hold the value that computes what the code did before."""
+    """Every smoke/offline run must keep its hash and every parameter it had when the fixture was
+    written; keys added since must hold the value that computes what the code did before. The
+    fixture was first computed before recipes, precision and windowing existed (main 117657e) and
+    rewritten once, on purpose, when the offline study was redesigned and the MLM hash came to
+    hold the optimiser settings MLM uses (`python tests/test_recipes.py` rewrites it: only for a
+    change that is meant to move run folders)."""
     before = json.loads(FIXTURE.read_text())
     now = _current()
     assert set(now) == set(before)
@@ -124,7 +127,7 @@ def test_smoke_and_offline_runs_keep_their_hashes_and_parameters():
             assert new["runs"] == old["runs"], key
             assert {k: v for k, v in new["params"].items() if k in old["params"]} == old["params"], key
             assert {k: new["params"][k] for k in set(new["params"]) - set(old["params"])} == \
-                   {k: v for k, v in new_keys.items() if k in new["params"]}, key
+                   {k: v for k, v in new_keys.items() if k in new["params"] and k not in old["params"]}, key
 
 
 def test_jobs_are_offline_by_default_at_smoke_and_offline_scale_never_at_full():
@@ -135,3 +138,8 @@ def test_jobs_are_offline_by_default_at_smoke_and_offline_scale_never_at_full():
     assert workflow.offline_env("full", {}) == {}
     makefile = (P.REPO_ROOT / "Makefile").read_text()
     assert "\nexport HF_HUB_OFFLINE" not in makefile and "\nexport HF_DATASETS_OFFLINE" not in makefile
+
+
+if __name__ == "__main__":  # rewrite the fixture (see the test's docstring)
+    FIXTURE.write_text(json.dumps(_current(), sort_keys=True, separators=(",", ":")))
+    print(f"wrote {FIXTURE}")

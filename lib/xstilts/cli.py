@@ -157,14 +157,14 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--cores", type=int, default=2)
             p.add_argument("--profile", default=None, help="a Snakemake profile, e.g. profiles/slurm")
             p.add_argument("--dry-run", action="store_true")
+            p.add_argument("--verbose", action="store_true", help="show Snakemake's output (default: to runs/_logs/)")
+            p.add_argument("--new-kernels", action="store_true",
+                           help="start a kernel per run instead of reusing warm ones (slower; as on SLURM)")
         if name == "plan":
             p.add_argument("--mfu", type=float, default=0.10,
                            help="assumed model-FLOPs utilisation where no run was measured (default 0.10)")
             p.add_argument("--peak-tflops", type=float, default=None,
                            help="device peak where no run was measured (default: H100 SXM, 989 bf16 / 67 fp32)")
-            p.add_argument("--verbose", action="store_true", help="show Snakemake's output (default: to runs/_logs/)")
-            p.add_argument("--new-kernels", action="store_true",
-                           help="start a kernel per run instead of reusing warm ones (slower; as on SLURM)")
         p.set_defaults(func=func)
     for name, func, help_ in (("status", _status, "where each run of the grids stands"),
                               ("results", _results, "the results of the grids' target runs as one tidy table")):
