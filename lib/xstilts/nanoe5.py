@@ -458,6 +458,11 @@ def convert(out_dir: str | Path, *, vocab_keep: Iterable[int] | None = None,
         missing, unexpected = model.load_state_dict(sd, strict=False, assign=True)
         if unexpected or [k for k in missing if not k.endswith("position_ids")]:
             raise RuntimeError(f"state dict mismatch: missing={missing} unexpected={unexpected}")
+        # no progress bar: a conversion triggered inside a notebook must not write to its stderr
+        # (nbval compares outputs, and a fresh machine converts where a warm one does not)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         model.save_pretrained(tmp)
         del model, sd
         if storage_dtype != "float32":

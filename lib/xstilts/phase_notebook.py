@@ -60,8 +60,17 @@ def execute_upstream(cfg: dict, phase: str) -> list[str]:
         error = status.notebook_error(d / "notebook.ipynb") or (done.stderr.strip().splitlines() or ["?"])[-1]
         raise RuntimeError(f"The upstream {up} run this notebook needs failed: {error}. "
                            f"Its executed notebook: {d / 'notebook.ipynb'}")
-    return [f"upstream {up} run {d}: computed now through {NOTEBOOK[up]} "
-            f"(executed notebook: {d / 'notebook.ipynb'})"]
+    return [f"upstream {up} run {_shown(d)}: computed now through {NOTEBOOK[up]} "
+            f"(executed notebook: {_shown(d / 'notebook.ipynb')})"]
+
+
+def _shown(path: Path) -> str:
+    """A run path as a notebook shows it: relative to the repository when inside it (a stored
+    output names no machine's folders)."""
+    try:
+        return str(Path(path).resolve().relative_to(P.REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def run(phase: str, cfg: dict) -> dict:
@@ -75,7 +84,7 @@ def run(phase: str, cfg: dict) -> dict:
         reused = runs.finished(d) is not None
         result = RUN[phase](cfg)
         finished_at = (runs.finished(d) or {}).get("provenance", {}).get("finished_at", "?")
-        lines.append(f"{phase} run {d}: {'reused' if reused else 'computed now'} (finished {finished_at}; "
+        lines.append(f"{phase} run {_shown(d)}: {'reused' if reused else 'computed now'} (finished {finished_at}; "
                      f"{cfg['scale']} scale, params/scales/{cfg['scale']}.yaml)")
     print("\n".join(lines))
     return result

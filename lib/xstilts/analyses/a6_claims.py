@@ -20,7 +20,7 @@ from xstilts import paper, stats
 from xstilts.analyses import a0_main_table as a0
 from xstilts.analyses import a2_mixed_language as a2
 from xstilts.analyses import a5_intermediate_vs_mlm as a5
-from xstilts.results import MissingResults, grid_results, is_english_config
+from xstilts.results import MissingResults, completed, grid_results, is_english_config
 
 ALPHA = stats.ALPHA
 # Equivalence margin of the "does not beat / no benefit" claims, in score points: the smallest
@@ -70,7 +70,7 @@ def _multitask_vs_best_single(frames):
     frame = frames[a0.GRID]
     zs = a0.scores(frame)
     multi = _multi(set(zs["config"]))
-    ok = frame[~frame["failed"].astype(bool)] if "failed" in frame else frame
+    ok, _ = completed(frame)
     dev = ok.assign(config=a0.with_config(ok)["config"]).groupby(["config", "target"])["dev"].mean().unstack("target")
     singles = dev.loc[[c for c in dev.index if is_english_config(c) and "+" not in c and c != "none"]].dropna(axis=1)
     if multi is None or singles.empty:
