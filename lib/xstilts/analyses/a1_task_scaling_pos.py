@@ -88,7 +88,7 @@ def figure(table: pd.DataFrame, subsets: pd.DataFrame):
     right.axvline(0, color="0.3", lw=0.8)
     right.set_yticks(np.arange(len(sub)), sub.index)
     right.set(xlabel="UPOS accuracy change vs none")
-    right.legend(loc="lower right", frameon=True)
+    right.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the panel: never over a point
     return fig
 
 

@@ -14,6 +14,11 @@ GRID = "a4_model_scale_xcopa"
 XCOPA_PUBLISHED = {"XLM-R base": 60.7, "XLM-R large": 69.1}
 
 
+def _millions(count: int) -> str:
+    """118M, 21M, 0.2M: whole millions once they read well, one decimal below 10M."""
+    return f"{count / 1e6:.0f}M" if count >= 1e7 else f"{count / 1e6:.1f}M"
+
+
 def model_parameters(name: str) -> int:
     """Parameter count of a model's encoder (transformers AutoModel built from its config)."""
     import warnings
@@ -74,7 +79,7 @@ def a4_figure(summary: pd.DataFrame, scale: str):
         ax.axhline(value, color="0.45", lw=0.9, linestyle=[":", "--"][k],
                    label=f"published {name}" + ("" if scale == "full" else " (reference)"))
     ax.axhline(50, color="0.7", lw=0.8, linestyle="-.", label="chance")
-    ax.set_xticks(x, [f"{m.split('/')[-1]}\n{p / 1e6:.0f}M parameters" for m, p in zip(summary.index, summary["parameters"])])
+    ax.set_xticks(x, [f"{m.split('/')[-1]}\n{_millions(p)} params" for m, p in zip(summary.index, summary["parameters"])])
     ax.set_xlim(-0.6, len(summary) - 0.4)
     ax.set(ylabel="XCOPA accuracy (zero-shot mean)")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
