@@ -52,13 +52,25 @@ def test_main_table_change_and_dev_selection():
 
 
 def test_failed_runs_are_counted_and_left_out():
-    frame = main_frame()
+    frame = main_frame().assign(scale="offline")  # the scales whose numbers are read as science
     bad = frame["run"] == "udpos-after-b-en-m0-s0"
     frame.loc[bad, "failed"] = True
     frame.loc[bad, "score"] = 0.0
     sel = a0.selection_table(frame)
     assert sel.loc["udpos", "failed runs left out"] == 1
     assert a0.main_table(frame).loc["b", "udpos"] > 40  # the failed run's zeros are not averaged in
+
+
+def test_smoke_keeps_failed_runs_and_counts_them():
+    """Smoke checks the machinery: most of its runs fail their dev check on the synthetic benchmark,
+    so they stay in (else its analyses would have nothing to show), counted."""
+    frame = main_frame()
+    bad = frame["run"] == "udpos-after-b-en-m0-s0"
+    frame.loc[bad, "failed"] = True
+    frame.loc[bad, "score"] = 0.0
+    kept, failed = results.completed(frame)
+    assert failed == 1 and len(kept) == len(frame)
+    assert a0.main_table(frame).loc["b", "udpos"] < a0.main_table(main_frame()).loc["b", "udpos"]  # zeros kept
 
 
 def test_change_intervals_average_weighs_targets_equally():
