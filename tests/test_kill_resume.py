@@ -34,7 +34,7 @@ grid: {target_task: [udpos]}
 """
 # what may differ between two runs of the same thing: timings and provenance
 _VOLATILE = {"provenance", "wall_seconds", "eval_examples_per_s", "train_seconds", "train_examples_per_s",
-             "train_tokens_per_s"}
+             "train_tokens_per_s", "device_seconds", "energy_joules"}  # the last two: the cost ledger's clock
 
 
 def _strip(value):

@@ -86,8 +86,9 @@ def test_smoke_grid_through_sbatch_equals_local_run(cluster, tmp_path):
     subprocess.run([sys.executable, "-m", "xstilts.cli", "smoke-model"], env=env, check=True, capture_output=True)
 
     _xstilts_run(grid, tmp_path / "local", env, "--cores", "2")
-    done = _xstilts_run(grid, tmp_path / "slurm", env, "--profile", str(REPO / "profiles" / "slurm"), "--",
-                        *SITE_ARGS)
+    # --verbose: Snakemake's own output (with the plugin's "submitted with SLURM jobid" lines) to the terminal
+    done = _xstilts_run(grid, tmp_path / "slurm", env, "--verbose", "--profile", str(REPO / "profiles" / "slurm"),
+                        "--", *SITE_ARGS)
 
     log = done.stdout + done.stderr
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
