@@ -46,7 +46,10 @@ def test_full_scale_plan_of_the_main_table_shows_the_papers_recipes(capsys, tmp_
     assert pos["estimate"]["train_examples"] == 10 * 21253
 
 
-def test_smoke_plan_uses_measured_throughput_and_finished_runs(capsys, tmp_path):
+def test_smoke_plan_uses_measured_throughput_and_finished_runs(capsys, tmp_path, monkeypatch):
+    # the plan also measures the repository's own runs/ (committed offline runs, a local `make smoke`):
+    # point that at an empty folder, so only this test's finished run counts
+    monkeypatch.setattr(P, "REPO_ROOT", tmp_path / "repo")
     grid = tmp_path / "g.yaml"
     grid.write_text("grid: {target_task: [udpos], intermediate_tasks: [[]]}\nseeds: {smoke: [0, 1]}\n")
     jobs = workflow.plan([str(grid)], "smoke", str(tmp_path))["jobs"]
