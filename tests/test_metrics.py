@@ -8,6 +8,7 @@ import os
 import pytest
 
 from xstilts import metrics as M
+from xtreme_evaluate import read_tag as _xtreme_read_tag  # the ported evaluate.py reader, one copy
 
 
 # ----------------------------------------------------------------------------- classification
@@ -272,22 +273,6 @@ def test_registry_and_headlines():
 
 
 # --------------------------------------------------------------------------- prediction writer
-def _xtreme_read_tag(path):
-    # evaluate.py: read_tag, verbatim in behaviour
-    labels, example = [], []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                example.append(line)
-            else:
-                labels.append(example)
-                example = []
-    if example:
-        labels.append(example)
-    return labels
-
-
 def test_write_xtreme_predictions_layout(tmp_path):
     p = M.write_xtreme_predictions("xnli", "de", ["entailment", "neutral"], tmp_path)
     assert p == tmp_path / "xnli" / "test-de.tsv"
