@@ -9,12 +9,12 @@ CORES ?= 2
 # HF libraries never try the network at the smoke and offline scales: `xstilts run` sets
 # HF_HUB_OFFLINE / HF_DATASETS_OFFLINE for its jobs by scale (workflow.offline_env), never for full,
 # so `make run SCALE=full` downloads from the Hub. Tests and nbval run offline too:
-smoke unit nbval benchmark: export HF_HUB_OFFLINE ?= 1
-smoke unit nbval benchmark: export HF_DATASETS_OFFLINE ?= 1
+smoke unit test-slow nbval benchmark: export HF_HUB_OFFLINE ?= 1
+smoke unit test-slow nbval benchmark: export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONHASHSEED := 0
 
-.PHONY: smoke run test unit nbval paper setup benchmark resilience clean-runs
+.PHONY: smoke run test test-slow unit nbval paper setup benchmark resilience clean-runs
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -33,10 +33,15 @@ smoke: setup  ## every smoke grid + analysis notebooks -> figures/smoke, paper/g
 run: setup  ## make run SCALE=offline GRIDS=params/experiments/a1_task_scaling_pos.yaml
 	$(VENV)/bin/xstilts run $(GRIDS) --scale $(SCALE) --cores $(CORES)
 
+# the unit tests and nbval: what a developer runs before a commit (minutes)
 test: setup unit nbval
 
 unit: setup
 	$(VENV)/bin/pytest -q -m "not slow and not resilience" tests
+
+# the end-to-end tests (fresh-clone README commands, a SLURM cluster on loopback, kill-and-resume,
+# the kernel pin in a subprocess, the real encoder's conversion): CI runs them after `make test`
+test-slow: setup
 	$(VENV)/bin/pytest -q -m "slow and not resilience" tests
 
 # 20 SIGKILLs at random points of a smoke grid (MLM included), each resumed and compared with an
@@ -44,8 +49,10 @@ unit: setup
 resilience: setup
 	$(VENV)/bin/pytest -q -s -m resilience tests/test_kill_resume.py
 
-# the committed notebooks hold their smoke outputs; nbval re-executes and compares them
-nbval: setup smoke
+# nbval re-executes the committed notebooks and compares their outputs: the phase notebooks hold
+# smoke outputs (each computes its own smoke run when runs/ has none), the analyses read the
+# committed offline runs
+nbval: setup
 	$(VENV)/bin/pytest -q --nbval --nbval-current-env notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
 # the paper: needs a LaTeX installation (Debian: texlive-latex-base texlive-latex-recommended

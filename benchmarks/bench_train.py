@@ -40,8 +40,13 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--compile", action="store_true", help="also measure xstilts with torch.compile (opt-in)")
     ap.add_argument("--out", default="benchmarks/results.json")
+    ap.add_argument("--cpu-kernels", default="fast", choices=["fast", "portable"],
+                    help="MKL's branch (xstilts.determinism): fast = AUTO, as offline runs use; portable = COMPATIBLE")
     ap.add_argument("--note", default=None, help="a sentence stored with the figures (e.g. how quiet the machine was)")
     args = ap.parse_args(argv)
+    from xstilts import determinism
+
+    determinism.use(args.cpu_kernels)  # before the first MKL call (set_num_threads may be one)
     torch.set_num_threads(args.threads)
 
     from datasets import Dataset
@@ -63,7 +68,7 @@ def main(argv=None):
         torch.manual_seed(0)  # the same head initialisation on every side
         return models.attach_head(models.load_encoder(checkpoint), "tagging", len(labels))
 
-    info = B.machine("cpu")
+    info = dict(B.machine("cpu"), kernels=determinism.kernel_state())
     peak, peak_note = B.peak_flops("cpu", info)
     common = dict(batch_size=args.batch_size, warmup=args.warmup, steps=args.steps, device="cpu", freeze=True,
                   precision="fp32")

@@ -191,3 +191,76 @@ def test_save_figure_refuses_a_strip_too_wide_to_read(tmp_path, monkeypatch):
     fig = plt.figure(figsize=(8.0, 1.5))
     with pytest.raises(ValueError, match="aspect"):
         paper.save_figure(fig, "wide", "smoke")
+
+
+def control_frame():
+    """main_frame plus the control: no intermediate task and 250 extra target steps, +1 everywhere."""
+    out = main_frame()
+    extra = out[out["intermediate"] == "none"].copy()
+    extra["score"] += 1.0
+    extra["run"] += "-extra250"
+    extra["extra_target_steps"] = 250
+    return pd.concat([out.assign(extra_target_steps=0), extra], ignore_index=True)
+
+
+def test_gains_are_read_against_none_and_the_extra_steps_control():
+    frame = control_frame()
+    table = a0.main_table(frame)
+    control = "none + 250 target steps"
+    assert list(table.index[:2]) == ["none", control]  # the two baselines lead the table
+    vs_control = a0.change_vs_control(table)
+    assert control not in vs_control.index and "none" not in vs_control.index
+    assert vs_control.loc["a", "xnli"] == pytest.approx(a0.change_vs_none(table).loc["a", "xnli"] - 1.0)
+    iv = a0.change_intervals(frame).set_index(["baseline", "config", "target"])
+    assert iv.loc[("none", control, "average"), "estimate"] == pytest.approx(1.0)
+    assert iv.loc[(control, "a", "average"), "estimate"] == pytest.approx(iv.loc[("none", "a", "average"), "estimate"] - 1)
+    assert (control, control, "average") not in iv.index and (control, "none", "average") not in iv.index
+    # the control is a baseline: never "selected" as the best intermediate configuration
+    assert control not in set(a0.selection_table(frame)["selected on English dev"])
+    assert "Against none" in a0.intervals_text(a0.change_intervals(frame))
+    # the claims that read a gain against the control are tested where the grid has one
+    by = a6.claims_table({"a0_main_table": frame}, a6.CLAIMS).set_index("claim")
+    mnli = by.loc["The MNLI gain holds against a control given as many extra target steps"]
+    assert mnli["verdict"] == "not testable at this scale"  # no mnli row in this frame
+    renamed = frame.replace({"intermediate": {"a": "mnli"}})
+    by = a6.claims_table({"a0_main_table": renamed}).set_index("claim")
+    assert by.loc["The MNLI gain holds against a control given as many extra target steps", "seeds"] == 3
+
+
+def test_partial_grids_and_archived_designs(tmp_path, monkeypatch):
+    import shutil
+
+    from xstilts import params as P
+    from xstilts import runs, workflow
+
+    (tmp_path / "params").mkdir()
+    shutil.copy(P.PARAMS_DIR / "base.yaml", tmp_path / "params" / "base.yaml")
+    shutil.copytree(P.PARAMS_DIR / "scales", tmp_path / "params" / "scales")
+    monkeypatch.setattr(P, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(P, "PARAMS_DIR", tmp_path / "params")
+    (tmp_path / "params" / "experiments" / "old").mkdir(parents=True)
+    (tmp_path / "params" / "experiments" / "g.yaml").write_text(
+        "grid: {target_task: [udpos, xnli], intermediate_tasks: [[]]}\nseeds: {smoke: [0, 1]}\n")
+    (tmp_path / "params" / "experiments" / "old" / "g.yaml").write_text(
+        "grid: {target_task: [udpos], intermediate_tasks: [[]]}\nseeds: {smoke: [0]}\n")
+
+    def names(path):
+        return sorted(runs.run_name(c, "target") for c in workflow.grid_runs(workflow.load_grid(path), "smoke",
+                                                                             check_inputs=False))
+    current, old = names(tmp_path / "params/experiments/g.yaml"), names(tmp_path / "params/experiments/old/g.yaml")
+    frame = pd.DataFrame([r | {"design": "current"} for n in current[:3] for r in rows("udpos", "none", {"de": 1.0})
+                          if (r.update(run=n) or True)]
+                         + [r | {"design": "old", "run": old[0]} for r in rows("udpos", "none", {"de": 2.0})])
+    with pytest.raises(results.MissingResults, match="1 of 4 target runs"):
+        results.grid_results(frame, "g", "smoke")
+    part = results.grid_results(frame, "g", "smoke", partial=True)
+    assert set(part["run"]) == set(current[:3]) and part.attrs["runs"] == (3, 4)
+    assert "3 of the grid's 4 target runs finished so far" in results.describe(part, "smoke")
+    with pytest.raises(results.MissingResults):  # partial still needs one finished run
+        results.grid_results(frame[frame["design"] == "old"], "g", "smoke", partial=True)
+    # an analysis still reading an archived design sees only that design's runs and grid
+    monkeypatch.setitem(results.ANALYSED_DESIGN, ("smoke", "g"), "old")
+    monkeypatch.setitem(results.ARCHIVED, "old", {"scale": "smoke", "runs": "runs/old"})
+    archived = results.grid_results(frame, "g", "smoke")
+    assert list(archived["score"]) == [2.0] and archived.attrs == {"runs": (1, 1), "design": "old"}
+    assert "archived design old" in results.describe(archived, "smoke")

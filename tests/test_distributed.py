@@ -73,3 +73,34 @@ def test_grad_accum_must_split_over_the_processes(monkeypatch):
     models_, streams = _setup()
     with pytest.raises(ValueError, match="multiple of the 3 processes"):
         train.fit(models_, streams, total_steps=1, learning_rate=1e-3, grad_accum=4, log=lambda *_: None)
+
+
+def test_gpus_per_run_is_checked_and_requested_and_launched(tmp_path):
+    """`gpus_per_run: N`: CUDA only, accumulation a multiple of N; the Snakefile asks the scheduler
+    for N GPUs and starts the run's notebook through `accelerate launch --num_processes N`."""
+    import subprocess
+    import sys
+
+    from xstilts import params as P
+    from xstilts import workflow
+
+    with pytest.raises(P.ParamsError, match="needs device: cuda"):
+        P.resolve({"gpus_per_run": 2, "device": "cpu"}, scale="smoke")
+    with pytest.raises(P.ParamsError, match="target_grad_accum to be a multiple of 4"):
+        P.resolve({"gpus_per_run": 4, "device": "cuda", "target_grad_accum": 2, "intermediate_grad_accum": 4},
+                  scale="smoke")
+    grid = tmp_path / "ddp.yaml"
+    grid.write_text("grid: {target_task: [xnli], intermediate_tasks: [[]]}\nseeds: {smoke: [0]}\n"
+                    "params: {device: cuda, gpus_per_run: 2, target_grad_accum: 2, intermediate_grad_accum: 2}\n"
+                    "runs:\n  - {target_task: udpos, gpus_per_run: 1, device: cuda}\n")
+    root = tmp_path / "runs"
+    the_plan = workflow.plan([str(grid)], "smoke", str(root))
+    plan_file = workflow._write_plan(the_plan, root, [str(grid)])
+    snakefile = P.REPO_ROOT / "lib" / "xstilts" / "workflow" / "Snakefile"
+    out = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(root),
+                          "--configfile", str(plan_file), "--nolock", "--cores", "1", "--resources", "gpu=4",
+                          "--dry-run", "--printshellcmds"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout + out.stderr
+    assert "accelerate.commands.launch --num_processes 2 --module xstilts.workflow" in text
+    assert "gpu=2" in text and "gpu=1" in text

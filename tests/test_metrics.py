@@ -8,6 +8,7 @@ import os
 import pytest
 
 from xstilts import metrics as M
+from xstilts import submission
 from xtreme_evaluate import read_tag as _xtreme_read_tag  # the ported evaluate.py reader, one copy
 
 
@@ -274,36 +275,36 @@ def test_registry_and_headlines():
 
 # --------------------------------------------------------------------------- prediction writer
 def test_write_xtreme_predictions_layout(tmp_path):
-    p = M.write_xtreme_predictions("xnli", "de", ["entailment", "neutral"], tmp_path)
+    p = submission.write_xtreme_predictions("xnli", "de", ["entailment", "neutral"], tmp_path)
     assert p == tmp_path / "xnli" / "test-de.tsv"
     assert p.read_text() == "entailment\nneutral\n"
 
     tags = [["B-PER", "I-PER"], [], ["O"]]
-    p = M.write_xtreme_predictions("panx", "ar", tags, tmp_path)
+    p = submission.write_xtreme_predictions("panx", "ar", tags, tmp_path)
     assert p == tmp_path / "panx" / "test-ar.tsv"
     assert _xtreme_read_tag(p) == tags  # sentence alignment survives, empty sentence included
 
-    p = M.write_xtreme_predictions("bucc", "fr", {("fr-2", "en-9"), ("fr-1", "en-3")}, tmp_path)
+    p = submission.write_xtreme_predictions("bucc", "fr", {("fr-2", "en-9"), ("fr-1", "en-3")}, tmp_path)
     assert p == tmp_path / "bucc2018" / "test-fr.tsv"
     assert p.read_text() == "fr-1\ten-3\nfr-2\ten-9\n"
 
-    p = M.write_xtreme_predictions("tatoeba", "zh", [3, 1], tmp_path)
+    p = submission.write_xtreme_predictions("tatoeba", "zh", [3, 1], tmp_path)
     assert p.read_text() == "3\n1\n"
 
     # XTREME-R's read_xcopa: json.loads(row)["label"] per line, compared to the gold ints
-    p = M.write_xtreme_predictions("xcopa", "qu", [1, 0], tmp_path)
+    p = submission.write_xtreme_predictions("xcopa", "qu", [1, 0], tmp_path)
     assert p == tmp_path / "xcopa" / "test-qu.jsonl"
     assert [json.loads(row)["label"] for row in p.read_text().splitlines()] == [1, 0]
 
-    p = M.write_xtreme_predictions("mlqa", "zh", {"id1": "电池"}, tmp_path)
+    p = submission.write_xtreme_predictions("mlqa", "zh", {"id1": "电池"}, tmp_path)
     assert p == tmp_path / "mlqa" / "test-zh.json"
     assert json.loads(p.read_text(encoding="utf-8")) == {"id1": "电池"}
 
     # overwrite is atomic and leaves no temporary files behind
-    M.write_xtreme_predictions("xnli", "de", ["contradiction"], tmp_path)
+    submission.write_xtreme_predictions("xnli", "de", ["contradiction"], tmp_path)
     assert (tmp_path / "xnli" / "test-de.tsv").read_text() == "contradiction\n"
     for folder in tmp_path.iterdir():
         assert all(not n.startswith(".") for n in os.listdir(folder))
 
     with pytest.raises(ValueError):
-        M.write_xtreme_predictions("mnli", "en", ["x"], tmp_path)
+        submission.write_xtreme_predictions("mnli", "en", ["x"], tmp_path)

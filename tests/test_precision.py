@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from xstilts import costs, params as P, pipeline, precision, train
+from xstilts import ledger, params as P, pipeline, precision, train
 from test_train import _tiny_setup, _weights
 
 
@@ -88,16 +88,16 @@ def test_cost_ledger_counts_matmul_parameters_and_sums_per_grid():
     models_, _ = _tiny_setup()
     model = models_["cls"]
     n_all = sum(p.numel() for p in model.parameters())
-    n = costs.matmul_parameters(model)
+    n = ledger.matmul_parameters(model)
     n_embedding = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding))
     assert n == n_all - n_embedding and n > 0
-    ledger = costs.Meter("cpu").ledger(parameters=n, train_tokens=1000, eval_tokens=300)
-    assert ledger["train_flops"] == 6 * n * 1000 and ledger["eval_flops"] == 2 * n * 300
-    assert ledger["energy_joules"] is None and ledger["device_seconds"] >= 0  # no NVML on CPU
-    results = [{"cost": dict(ledger, device_seconds=1800.0)}, {"cost": dict(ledger, device_seconds=5400.0,
+    entry = ledger.Meter("cpu").ledger(parameters=n, train_tokens=1000, eval_tokens=300)
+    assert entry["train_flops"] == 6 * n * 1000 and entry["eval_flops"] == 2 * n * 300
+    assert entry["energy_joules"] is None and entry["device_seconds"] >= 0  # no NVML on CPU
+    results = [{"cost": dict(entry, device_seconds=1800.0)}, {"cost": dict(entry, device_seconds=5400.0,
                                                                             energy_joules=3.6e6)}, {}]
-    total = costs.totals(results)
+    total = ledger.totals(results)
     assert total["runs"] == 3 and total["runs_with_ledger"] == 2
     assert math.isclose(total["device_hours"], 2.0) and total["train_flops"] == 2 * 6 * n * 1000
     assert total["energy_kwh"] == 1.0 and total["runs_with_energy"] == 1
-    assert costs.feature_tokens([{"input_ids": [1, 2, 3]}, {"input_ids": [[1, 2], [3]]}]) == 6
+    assert ledger.feature_tokens([{"input_ids": [1, 2, 3]}, {"input_ids": [[1, 2], [3]]}]) == 6

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import xtreme_evaluate as official
-from xstilts import cli, data, evaluate, metrics, pipeline, runs, submission, tasks, workflow
+from xstilts import cli, data, evaluate, pipeline, runs, submission, tasks, workflow
 
 
 def _fake_run(root, task, run_dir, *, dev, seed=0, inter=(), langs=("de", "en"), preds=None, mlm=0):
@@ -18,7 +18,7 @@ def _fake_run(root, task, run_dir, *, dev, seed=0, inter=(), langs=("de", "en"),
               "train": None if dev is None else {"best_dev": dev}}
     runs.write_json(d / "result.json", result)
     for lang in langs:
-        metrics.write_xtreme_predictions(task, lang, preds or ["entailment"], d / "predictions")
+        submission.write_xtreme_predictions(task, lang, preds or ["entailment"], d / "predictions")
     return d
 
 
@@ -80,7 +80,7 @@ HEADLINE_KEYS = {"accuracy": ["accuracy"], "seqeval_f1": ["f1"], "squad": ["exac
 
 def _write_labels(task_name, lang, examples, label_root):
     """Gold test labels in XTREME's label-folder formats (mock_test_data/labels)."""
-    folder = label_root / metrics.xtreme_task_dir(task_name)
+    folder = label_root / submission.xtreme_task_dir(task_name)
     fmt = tasks.get_task(task_name)["format"]
     if fmt == "qa":
         qas = [{"id": e["id"], "question": e["question"],
@@ -91,12 +91,12 @@ def _write_labels(task_name, lang, examples, label_root):
         (folder / f"test-{lang}.json").write_text(json.dumps({"data": [{"paragraphs": [
             {"context": e["context"], "qas": [q]} for e, q in zip(examples, qas)]}]}))
     elif task_name == "tatoeba":
-        metrics.write_xtreme_predictions(task_name, lang, list(range(len(examples))), label_root)
+        submission.write_xtreme_predictions(task_name, lang, list(range(len(examples))), label_root)
     elif task_name == "bucc":
         gold = {(str(i), str(i)) for i, e in enumerate(examples) if e["source"] and e["target"]}
-        metrics.write_xtreme_predictions(task_name, lang, gold, label_root)
+        submission.write_xtreme_predictions(task_name, lang, gold, label_root)
     else:
-        metrics.write_xtreme_predictions(task_name, lang, evaluate.gold(fmt, examples), label_root)
+        submission.write_xtreme_predictions(task_name, lang, evaluate.gold(fmt, examples), label_root)
 
 
 @pytest.mark.slow
@@ -135,7 +135,7 @@ def test_smoke_grid_submission_is_read_by_xtreme_evaluate(tmp_path):
             checked.add(folder)
     # every task's files were written and read; XCOPA's languages are not smoke languages, so its
     # run's own files (the same writer) are read with the official reader instead
-    assert checked == {metrics.xtreme_task_dir(t) for t in TARGETS + ["mlqa"]} - {"xcopa"}
+    assert checked == {submission.xtreme_task_dir(t) for t in TARGETS + ["mlqa"]} - {"xcopa"}
     assert "none of xtreme-r's xcopa languages" in manifest["xtreme-r"]["missing_tasks"]["xcopa"]
     run_predictions = tmp_path / "runs" / "smoke" / "target" / results["xcopa"]["run_dir"] / "predictions"
     langs = sorted(results["xcopa"]["per_language"])

@@ -151,3 +151,33 @@ def masked_lm(measured: dict) -> dict:
     out["failed_reason"] = (f"masked-token accuracy {out['score']:.1f} not above the unigram baseline "
                             f"{out['baseline']:.1f} (binomial test, p = {out['p_value']:.3g}, n = {n})") if failed else None
     return out
+
+
+def dev_table(root, scale: str, only: set[str] | None = None):
+    """Did each phase learn, per task: every finished MLM, intermediate and target run under
+    `root`/<scale> with its English dev check -> one row per (phase, task): runs, mean dev score,
+    the baseline it had to beat (kind and mean value), and how many runs failed. The table a
+    reviewer reads before any gain (retrieval targets are not trained: no row). `only`: the
+    "<phase>/<run folder>" names to count (a design's grids: results.design_runs), so runs a user
+    made outside the grids never enter the paper's table."""
+    import pandas as pd
+
+    from xstilts import runs
+
+    rows = []
+    for phase in ("mlm", "intermediate", "target"):
+        for result in runs.collect(root, scale, phase):
+            if only is not None and f"{phase}/{result.get('run_dir')}" not in only:
+                continue
+            for task, c in (result.get("dev_check") or {}).items():
+                if isinstance(c, dict) and "score" in c:
+                    rows.append({"phase": phase, "task": task, "score": c["score"], "baseline": c.get("baseline"),
+                                 "baseline kind": c.get("baseline_kind", ""), "failed": bool(c.get("failed"))})
+    columns = ["phase", "task", "runs", "dev (mean)", "baseline", "baseline kind", "failed runs"]
+    if not rows:
+        return pd.DataFrame(columns=columns).set_index(["phase", "task"])
+    frame = pd.DataFrame(rows)
+    table = frame.groupby(["phase", "task"], sort=False).agg(
+        runs=("score", "size"), **{"dev (mean)": ("score", "mean"), "baseline": ("baseline", "mean"),
+                                    "baseline kind": ("baseline kind", "first"), "failed runs": ("failed", "sum")})
+    return table[columns[2:]]

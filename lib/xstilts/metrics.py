@@ -18,17 +18,13 @@ concern inputs on which the original crashes or that it cannot represent).
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import string
 import sys
-import tempfile
 import unicodedata
 import warnings
 from collections import Counter
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -36,7 +32,7 @@ import numpy as np
 __all__ = [
     "accuracy", "seqeval_f1", "upos_accuracy", "squad", "squad_v2", "mlqa", "bucc_f1",
     "bucc_optimize_threshold", "tatoeba_accuracy", "uas_las", "pearson_spearman",
-    "METRICS", "HEADLINE", "QA_TASKS", "task_metric", "xtreme_score", "write_xtreme_predictions", "xtreme_task_dir",
+    "METRICS", "HEADLINE", "QA_TASKS", "task_metric", "xtreme_score",
 ]
 
 
@@ -472,66 +468,3 @@ def xtreme_score(task_scores: Mapping[str, Mapping[str, Any]]) -> dict[str, floa
         raise ValueError("xtreme_score: no tasks")
     per_task = {t: task_metric(t, s) for t, s in task_scores.items()}
     return {"xtreme": float(np.mean(list(per_task.values()))), **per_task}
-
-
-# --------------------------------------------------------------------------- submission files
-# Our registry name -> XTREME's folder name (evaluate.py TASK2LANGS keys).
-_XTREME_TASK_DIR = {"bucc": "bucc2018"}
-_LINE_TASKS = {"xnli", "pawsx", "tatoeba"}  # one label / index per line
-_JSONL_TASKS = {"xcopa"}                     # XTREME-R: one {"label": n} object per line (read_xcopa)
-_TAG_TASKS = {"udpos", "panx"}               # one tag per line, blank line between sentences
-_PAIR_TASKS = {"bucc2018"}                   # "src_id<TAB>tgt_id" per line
-
-
-def xtreme_task_dir(task: str) -> str:
-    """XTREME's submission folder name of a registry task (``bucc`` -> ``bucc2018``)."""
-    return _XTREME_TASK_DIR.get(task, task)
-
-
-def write_xtreme_predictions(task: str, lang: str, predictions: Any, out_dir: str | os.PathLike) -> Path:
-    """Write one task/language's test predictions in XTREME's submission layout and return the path.
-
-    Layout (``evaluate.py`` readers; ``mock_test_data/predictions`` in the xtreme repo)::
-
-        {out_dir}/{task}/test-{lang}.tsv   xnli, pawsx: one label per line; tatoeba: one retrieved
-                                           target index per line; udpos, panx: one tag per line,
-                                           sentences separated by a blank line; bucc2018: one
-                                           "src_id\\ttgt_id" pair per line (sorted)
-        {out_dir}/{task}/test-{lang}.json  xquad, mlqa, tydiqa: {"question id": "answer text"}
-        {out_dir}/{task}/test-{lang}.jsonl xcopa (XTREME-R's evaluate.py: read_xcopa): one
-                                           {"label": choice index} per line
-
-    ``task`` is our registry name (``bucc`` is written to XTREME's ``bucc2018``). Atomic: written
-    to a temporary file in the same folder, then ``os.replace``d."""
-    xtask = _XTREME_TASK_DIR.get(task, task)
-    if xtask in QA_TASKS:
-        text = json.dumps({str(k): str(v) for k, v in dict(predictions).items()}, indent=2, ensure_ascii=False) + "\n"
-        suffix = "json"
-    elif xtask in _LINE_TASKS:
-        text = "".join(f"{p}\n" for p in predictions)
-        suffix = "tsv"
-    elif xtask in _JSONL_TASKS:
-        text = "".join(json.dumps({"label": int(p)}) + "\n" for p in predictions)
-        suffix = "jsonl"
-    elif xtask in _TAG_TASKS:
-        # read_tag in evaluate.py splits sentences on blank lines; an empty sentence becomes an
-        # extra blank line, which read_tag reads back as [] -- so sentence alignment survives.
-        text = "\n".join("".join(f"{t}\n" for t in sent) for sent in predictions)
-        suffix = "tsv"
-    elif xtask in _PAIR_TASKS:
-        text = "".join(f"{s}\t{t}\n" for s, t in sorted({tuple(p) for p in predictions}))
-        suffix = "tsv"
-    else:
-        raise ValueError(f"write_xtreme_predictions: {task!r} is not an XTREME task")
-    folder = Path(out_dir) / xtask
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"test-{lang}.{suffix}"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

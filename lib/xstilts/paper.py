@@ -81,6 +81,22 @@ def dot_plot(ax, table: pd.DataFrame, *, label: str, value: str = "estimate", lo
     ax.set_yticks(np.arange(len(table)), table.index)
 
 
+def per_language_panels(per: pd.DataFrame, panel: str, value: str, xlabel: str, draw):
+    """Small multiples, one panel per value of `panel`: every language's `value` as one row, sorted,
+    with a line at 0 (a2's and a5's per-language descriptions). `draw(ax, k, sub)` draws panel k's
+    points; `sub` holds its rows in plotting order (index 0..n-1, a `language` column)."""
+    keys = sorted(per[panel].unique())
+    rows = per.groupby(panel).size().max()
+    fig, axes = figure(height=0.115 * rows + 0.85, ncols=len(keys), squeeze=False)
+    for k, (ax, key) in enumerate(zip(axes[0], keys)):
+        sub = per[per[panel] == key].sort_values(value).reset_index(drop=True)
+        draw(ax, k, sub)
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set_yticks(sub.index, sub["language"], fontsize=7)
+        ax.set(title=key, xlabel=xlabel)
+    return fig, axes
+
+
 def fmt_p(p: float) -> str:
     """p < 0.001 as such, otherwise three decimals; -- where not tested."""
     if p is None or not np.isfinite(p):
@@ -167,7 +183,10 @@ SETUP_KEYS = {"model": "encoder", "learning_rate": "learning rate (AdamW)", "war
               "max_length": "max. length (tokens)", "max_length_qa": "max. length, QA (tokens)",
               "max_train_examples": "training examples per task (cap)", "max_eval_examples": "test items per language (cap)",
               "eval_every": "dev evaluation every (steps)", "eval_examples": "English dev examples (early stopping)",
-              "early_stopping_patience": "early-stopping patience (evaluations)", "device": "device"}
+              "early_stopping_patience": "early-stopping patience (evaluations)",
+              "intermediate_max_steps": "intermediate optimiser steps (cap)",
+              "extra_target_steps": "extra target steps (the control)", "device": "device",
+              "threads": "CPU threads per run", "cpu_kernels": "CPU kernels (determinism.py)"}
 
 
 def _values(values) -> str:
@@ -182,45 +201,80 @@ def _values(values) -> str:
     return ", ".join(one(v) for v in sorted(set(values), key=str))
 
 
-def setup_table(scale: str, runs_dir: str | None = None) -> pd.DataFrame:
-    """Every Setup hyperparameter as the target runs of this scale actually used it (from each run's
-    params.json; the device from its result.json), with the number of runs."""
+def _setup_column(root: Path, scale: str) -> tuple[dict, int]:
     rows = {k: [] for k in SETUP_KEYS}
     n = 0
-    for result in runs.collect(runs_root(runs_dir), scale, "target"):
-        cfg = runs.read_json(runs_root(runs_dir) / scale / "target" / result["run_dir"] / "params.json")["all"]
+    for result in runs.collect(root, scale, "target"):
+        cfg = runs.read_json(root / scale / "target" / result["run_dir"] / "params.json")["all"]
         n += 1
         for key in SETUP_KEYS:
             if key == "target_batch":
                 rows[key].append(f"{cfg['target_batch_size']} x {cfg['target_grad_accum']}")
             elif key == "device":
                 rows[key].append(result["provenance"]["device"])
+            elif key == "cpu_kernels" and key not in cfg:  # runs from before the key: MKL as recorded
+                kernels = (result["provenance"].get("kernels") or {})
+                rows[key].append(f"MKL {kernels['mkl_cbwr']}" if kernels.get("mkl_cbwr") else "not pinned")
             else:
-                rows[key].append(cfg[key])
-    if not n:
+                rows[key].append(cfg.get(key, "--"))
+    return {SETUP_KEYS[k]: _values(v) for k, v in rows.items()}, n
+
+
+def setup_table(scale: str, runs_dir: str | None = None) -> pd.DataFrame:
+    """Every Setup hyperparameter as the target runs of this scale actually used it (from each run's
+    params.json; the device from its result.json), with the number of runs: column `value` for the
+    current design's runs, and one column per archived design (results.ARCHIVED) whose runs an
+    analysis still reads."""
+    from xstilts.results import ARCHIVED
+
+    columns = {}
+    value, n = _setup_column(runs_root(runs_dir), scale)
+    if n:
+        columns["value"] = dict(value, **{"target runs": str(n)})
+    if runs_dir is None:
+        for name, archived in ARCHIVED.items():
+            if archived["scale"] == scale:
+                value, m = _setup_column(P.REPO_ROOT / archived["runs"], scale)
+                if m:
+                    columns[name] = dict(value, **{"target runs": str(m)})
+    if not columns:
         return pd.DataFrame(columns=["value"])
-    table = pd.DataFrame({"value": {SETUP_KEYS[k]: _values(v) for k, v in rows.items()}})
-    table.loc["target runs"] = str(n)
+    table = pd.DataFrame(columns)
+    if "value" not in table:
+        table.insert(0, "value", "--")
     table.index.name = "parameter"
     return table
 
 
+def setup_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """The Setup table as printed: with archived designs beside it, the current column says so."""
+    return table if table.shape[1] == 1 else table.rename(columns={"value": "current design"})
+
+
 def setup_macros(table: pd.DataFrame) -> dict:
-    return {f"setup {k}": tex(v) for k, v in table["value"].items()}
+    return {f"setup {k}": tex(v) for k, v in table["value"].items() if isinstance(v, str)}
 
 
 def substitutes_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Every data substitute the runs of `frame` used: task/split and what replaces it."""
     rows = []
-    for note in substitutions(frame):
-        where, _, what = note.partition(": ")
-        rows.append({"task/split": where, "substitute": what})
-    return pd.DataFrame(rows, columns=["task/split", "substitute"]).set_index("task/split")
+    designs = frame.groupby("design") if "design" in frame and frame["design"].nunique() > 1 else [(None, frame)]
+    for design, part in designs:
+        for note in substitutions(part):
+            where, _, what = note.partition(": ")
+            rows.append({"task/split": where, "substitute": what, "runs": design})
+    table = pd.DataFrame(rows, columns=["task/split", "substitute", "runs"])
+    if table["runs"].isna().all():
+        table = table.drop(columns="runs")
+    else:  # one row per note; which designs' runs used it
+        table = table.groupby(["task/split", "substitute"], sort=True)["runs"].agg(
+            lambda d: ", ".join(sorted(d))).reset_index()
+    return table.set_index("task/split")
 
 
 def write_substitutes_table(scale: str, frame: pd.DataFrame) -> Path:
     table = substitutes_table(frame)
-    body = table.to_latex(escape=True, column_format="lp{13cm}")
+    body = table.to_latex(escape=True, column_format="lp{13cm}" if table.shape[1] == 1 else "lp{10.5cm}l")
     text = (f"% generated by xstilts from {scale}-scale runs; do not edit\n"
             f"\\begin{{table}}[t]\\centering\\small\n{body}\\caption{{Every data substitute of the runs shown "
             f"(the mirror lacks these splits; \\texttt{{xstilts tasks}} lists them). The number of items actually "

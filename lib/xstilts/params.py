@@ -74,6 +74,8 @@ SCHEMA: dict[str, tuple[type, tuple | None]] = {
     "gradient_checkpointing": (bool, None),
     "torch_compile": (bool, None),
     "threads": (int, None),
+    "cpu_kernels": (str, ("portable", "fast")),
+    "gpus_per_run": (int, None),
     "checkpoint_every": (int, None),
 }
 
@@ -118,6 +120,7 @@ RANGES: dict[str, tuple] = {
     "eval_batch_size": (_at_least(1), ">= 1"),
     "retrieval_layer": (_at_least(-1), "-1 (the middle layer) or a layer index >= 0"),
     "threads": (_at_least(0), ">= 0 (0 = torch's default)"),
+    "gpus_per_run": (_at_least(1), ">= 1 (GPUs of one run, data-parallel through accelerate)"),
     "checkpoint_every": (_at_least(0), ">= 0 (0 = never)"),
 }
 # lists that must name something, and must not name it twice ([mnli, mnli] is no new run)
@@ -318,11 +321,27 @@ def resolve(values: dict | None = None, *, scale: str | None = None, where: str 
         raise ParamsError("precision: fp16 needs a CUDA GPU (fp16 autocast with loss scaling); with device: cpu use "
                           "precision: bf16 or fp32.")
     _check_ranges(cfg)
+    _check_gpus(cfg)
     _check_model(cfg["model"])
     _check_tasks_and_languages(cfg)
     if cfg["source"] == "auto":
         cfg["source"] = task_registry.SCALE_SOURCE[cfg["scale"]]
     return cfg
+
+
+def _check_gpus(cfg: dict) -> None:
+    """A run on several GPUs (distributed.py): CUDA only, and every gradient-accumulation count a
+    multiple of the GPU count, so that each optimiser step sees the same examples as on one GPU."""
+    n = cfg["gpus_per_run"]
+    if n == 1:
+        return
+    if cfg["device"] != "cuda":
+        raise ParamsError(f"gpus_per_run: {n} needs device: cuda (it is {cfg['device']}); on a CPU use gpus_per_run: 1.")
+    for key in ("target_grad_accum", "intermediate_grad_accum"):
+        if cfg[key] % n:
+            raise ParamsError(f"gpus_per_run: {n} needs {key} to be a multiple of {n} (it is {cfg[key]}): each of the "
+                              f"{n} processes computes every {n}th micro-batch of an optimiser step. Set {key}: "
+                              f"{n * max(1, round(cfg[key] / n))}.")
 
 
 def from_namespace(namespace: dict, phase: str) -> dict:

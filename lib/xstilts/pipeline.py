@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xstilts import cost, costs, data, devcheck, distributed, encode, evaluate, metrics, models, precision, preflight, runs, tasks, train
+from xstilts import (data, determinism, devcheck, distributed, encode, evaluate, ledger, metrics, models, precision,
+                     preflight, runs, submission, tasks, train)
 
 log = logging.getLogger("xstilts")
 
@@ -52,7 +53,7 @@ def _result_of_main_process(d: Path) -> dict | None:
 
 
 def _ledger(meter, model, stats, eval_tokens=0) -> dict:
-    return meter.ledger(parameters=costs.matmul_parameters(model), eval_tokens=eval_tokens,
+    return meter.ledger(parameters=ledger.matmul_parameters(model), eval_tokens=eval_tokens,
                         train_tokens=(stats or {}).get("train_tokens", 0))
 
 
@@ -75,6 +76,7 @@ def log_to(run_dir: Path) -> None:
 
 
 def seed_everything(cfg) -> None:
+    determinism.use(cfg["cpu_kernels"])  # before the first GEMM: MKL fixes its branch at its first call
     random.seed(cfg["seed"])
     np.random.seed(cfg["seed"])
     torch.manual_seed(cfg["seed"])
@@ -166,7 +168,7 @@ def run_mlm(cfg) -> dict:
     d = runs.start(cfg, "mlm")
     log_to(d)
     tokenizer = models.load_tokenizer(base)
-    meter = costs.Meter(device)
+    meter = ledger.Meter(device)
     model = AutoModelForMaskedLM.from_pretrained(base).to(device)
     if cfg["gradient_checkpointing"]:
         train.enable_gradient_checkpointing(model)
@@ -193,7 +195,7 @@ def run_mlm(cfg) -> dict:
     result = {"phase": "mlm", "model": cfg["model"], "mlm_steps": steps, "languages": langs,
               "texts": len(texts), "held_out_texts": len(held_out), "checkpoint": "model", "train": stats,
               "masked_lm": masked, "dev_check": mlm_check, **devcheck.summarise(mlm_check),
-              "train_flops": cost.training_flops(model.config, stats["train_tokens"], mlm=True),
+              "train_flops": ledger.training_flops(model.config, stats["train_tokens"], mlm=True),
               "cost": _ledger(meter, model, stats),
               "notes": _notes(cfg, [("mlm_text", "train")])}
     return _absolute(runs.finish(d, result, device=device), d)
@@ -235,7 +237,7 @@ def run_intermediate(cfg) -> dict:
         dev_sets[name] = _examples(cfg, name, "validation", "en", cfg["eval_examples"])
     d = runs.start(cfg, "intermediate")
     log_to(d)
-    meter = costs.Meter(device)
+    meter = ledger.Meter(device)
     encoder = models.load_encoder(upstream["checkpoint"]).to(device)
     if cfg["freeze_embeddings"]:
         train.freeze_word_embeddings(encoder)
@@ -282,11 +284,11 @@ def run_intermediate(cfg) -> dict:
                  for n, (_, preds) in dev_eval.items()}
     _save(encoder, tokenizer, d / "encoder")
     # every evaluation (each of dev_history, and the final one) scores every task's dev set
-    dev_tokens = (len(stats["dev_history"]) + 1) * sum(costs.feature_tokens(v[1]) for v in dev.values())
+    dev_tokens = (len(stats["dev_history"]) + 1) * sum(ledger.feature_tokens(v[1]) for v in dev.values())
     result = {"phase": "intermediate", "intermediate_tasks": cfg["intermediate_tasks"],
               "languages": cfg["intermediate_languages"], "checkpoint": "encoder", "train": stats,
               "dev": dev_final, "dev_check": dev_check, **devcheck.summarise(dev_check),
-              "train_flops": cost.training_flops(encoder.config, stats["train_tokens"]),
+              "train_flops": ledger.training_flops(encoder.config, stats["train_tokens"]),
               "cost": _ledger(meter, nn_modules(heads), stats, dev_tokens),
               "train_examples": {n: len(v) for n, v in train_sets.items()},
               "notes": _notes(cfg, [(n, s) for n in cfg["intermediate_tasks"] for s in ("train", "validation")])}
@@ -320,7 +322,7 @@ def run_target(cfg) -> dict:
                                    f"files `xstilts tasks` lists for {name}, or narrow `target_languages`.")
     d = runs.start(cfg, "target")
     log_to(d)
-    meter = costs.Meter(device)
+    meter = ledger.Meter(device)
     encoder = models.load_encoder(upstream["checkpoint"]).to(device)
     stats, labels, dev_check = None, None, {}
     per_language, started = {}, time.perf_counter()
@@ -333,13 +335,13 @@ def run_target(cfg) -> dict:
         retrieval_length = cfg["max_length_retrieval"] if cfg["max_length_retrieval"] > 0 else cfg["max_length"]
         for lang in langs:
             texts = [t for e in test_sets[lang] for t in (e["source"], e["target"]) if t]
-            eval_tokens += costs.feature_tokens(encode.encode_text([{"text": t} for t in texts], tokenizer,
+            eval_tokens += ledger.feature_tokens(encode.encode_text([{"text": t} for t in texts], tokenizer,
                                                                    max_length=retrieval_length))
             with precision.autocast(cfg["precision"], device):
                 per_language[lang], preds = evaluate.retrieval_predict(
                     encoder, tokenizer, test_sets[lang], metric=task["metric"], layer=layer,
                     batch_size=cfg["eval_batch_size"], device=device, max_length=retrieval_length)
-            metrics.write_xtreme_predictions(name, lang, preds, d / "predictions")
+            submission.write_xtreme_predictions(name, lang, preds, d / "predictions")
     else:
         labels = _labels(name, train_ex)
         if cfg["freeze_embeddings"]:
@@ -370,16 +372,16 @@ def run_target(cfg) -> dict:
                           checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info, **_speed_options(cfg))
         if (done := _result_of_main_process(d)):
             return done
-        eval_tokens += len(stats["dev_history"]) * costs.feature_tokens(dev_feats)
+        eval_tokens += len(stats["dev_history"]) * ledger.feature_tokens(dev_feats)
         _, dev_preds = evaluate_task(cfg, model, tokenizer, name, dev_ex, dev_feats, labels, "en", device)
         dev_check = {name: devcheck.check(task["format"], dev_ex, dev_preds, train_ex)}
         eval_started = time.perf_counter()
         for lang in langs:
             feats = _features(cfg, tokenizer, name, "test", lang, test_sets[lang], labels=labels, train_mode=False)
-            eval_tokens += costs.feature_tokens(feats)
+            eval_tokens += ledger.feature_tokens(feats)
             per_language[lang], preds = evaluate_task(cfg, model, tokenizer, name, test_sets[lang], feats,
                                                       labels, lang, device)
-            metrics.write_xtreme_predictions(name, lang, preds, d / "predictions")
+            submission.write_xtreme_predictions(name, lang, preds, d / "predictions")
             if task["format"] == "tagging":
                 mft = evaluate.most_frequent_tag_baseline(train_ex, test_sets[lang])
                 per_language[lang]["baseline_mft_accuracy"] = metrics.upos_accuracy(mft, evaluate.gold("tagging", test_sets[lang]))["accuracy"]

@@ -43,10 +43,17 @@ def run_failed(result: dict) -> bool:
 def load_results(scale: str, runs_dir: str | None = None) -> pd.DataFrame:
     """One row per (target run, language): the long table every analysis starts from, the same
     numbers `xstilts results` prints (`results_table`, the one reader of target result.json files).
-    `dev` is the run's best English dev score (its selection number; NaN for untrained tasks)."""
+    `dev` is the run's best English dev score (its selection number; NaN for untrained tasks).
+    `design` says which version of the grids a run was made under: "current", or the name of an
+    archived design (ARCHIVED) whose runs are read from their own folder beside the current ones."""
     from xstilts import results_table
 
-    return results_table.load_results(scale, runs_dir)
+    frames = [results_table.load_results(scale, runs_dir).assign(design=CURRENT)]
+    if runs_dir is None:
+        frames += [results_table.load_results(scale, P.REPO_ROOT / a["runs"]).assign(design=name)
+                   for name, a in ARCHIVED.items() if a["scale"] == scale]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def require(frame: pd.DataFrame, grid: str, scale: str, **conditions) -> pd.DataFrame:
@@ -62,34 +69,71 @@ def require(frame: pd.DataFrame, grid: str, scale: str, **conditions) -> pd.Data
     return sub
 
 
-# Which version of the grids the committed runs of a scale were made with, where it is not the
-# current params/experiments/*.yaml: the committed offline runs predate this round's data audit and
-# redesigned offline study (params/experiments/offline-v1/ keeps their grids). Drop the entry once
-# the redesigned offline study has been run.
-ANALYSED_DESIGN = {"offline": "offline-v1"}
+# Designs: the version of the grids a run was made under. CURRENT is params/experiments/*.yaml with
+# its runs in runs/<scale>/. An archived design keeps its grids (params/experiments/<name>/) and its
+# runs (their own runs folder) so that analyses not yet rerun under the current design stay
+# reproducible: the first offline study predates this round's data audit and redesign (shared
+# training data, undertrained phases, CPU and GPU runs mixed), and its run folders would collide with
+# the redesign's (same defining parameters, different data), so they moved to runs/offline-v1/.
+CURRENT = "current"
+ARCHIVED = {"offline-v1": {"scale": "offline", "runs": "runs/offline-v1"}}
+# (scale, grid) -> the archived design its analysis reads, until the grid is rerun under the current
+# design; drop an entry once its redesigned grid has finished.
+ANALYSED_DESIGN = {("offline", grid): "offline-v1" for grid in (
+    "a1_task_scaling_pos", "a2_mixed_language", "a3_syntax_vs_semantics", "a4_model_scale_xcopa",
+    "a5_intermediate_vs_mlm")}
+
+
+def design_of(grid: str, scale: str) -> str:
+    return ANALYSED_DESIGN.get((scale, grid), CURRENT)
 
 
 def grid_file(grid: str, scale: str) -> Path:
     """The grid file whose runs the analyses of `scale` read."""
-    return P.PARAMS_DIR / "experiments" / ANALYSED_DESIGN.get(scale, "") / f"{grid}.yaml"
+    design = design_of(grid, scale)
+    return P.PARAMS_DIR / "experiments" / ("" if design == CURRENT else design) / f"{grid}.yaml"
 
 
-def grid_results(frame: pd.DataFrame, grid: str, scale: str) -> pd.DataFrame:
-    """The rows of every target run of params/experiments/<grid>.yaml at `scale`; a loud
-    MissingResults naming the grid (and the missing runs) if any of them has no result yet."""
+def design_runs_root(design: str, runs_dir: str | None = None) -> Path:
+    return runs_root(runs_dir) if design == CURRENT else P.REPO_ROOT / ARCHIVED[design]["runs"]
+
+
+def design_runs(scale: str) -> set[str]:
+    """"<phase>/<run folder>" of every run of every grid of the current design (params/experiments/*.yaml)."""
+    from xstilts import workflow
+
+    out = set()
+    for path in sorted((P.PARAMS_DIR / "experiments").glob("*.yaml")):
+        for cfg in workflow.grid_runs(workflow.load_grid(path), scale, check_inputs=False):
+            out |= {f"{phase}/{runs.run_name(cfg, phase)}" for phase in P.PHASES}
+    return out
+
+
+def grid_results(frame: pd.DataFrame, grid: str, scale: str, *, partial: bool = False) -> pd.DataFrame:
+    """The rows of every target run of params/experiments/<grid>.yaml at `scale` (of the design its
+    analysis reads); a loud MissingResults naming the grid (and the missing runs) if any of them
+    has no result yet. With `partial=True` (a grid being computed in chunks) the finished runs are
+    returned as long as there is one, and `frame.attrs["runs"] = (finished, planned)` says how many:
+    captions print it (`describe`)."""
     from xstilts import workflow
 
     path = grid_file(grid, scale)
+    design = design_of(grid, scale)
+    if "design" in frame:
+        frame = frame[frame["design"] == design]
     wanted = sorted({runs.run_name(cfg, "target")
                      for cfg in workflow.grid_runs(workflow.load_grid(path), scale, check_inputs=False)})
     have = set(frame["run"]) if "run" in frame else set()
     missing = [r for r in wanted if r not in have]
-    if missing:
+    if missing and not (partial and len(missing) < len(wanted)):
         raise MissingResults(
             f"{len(missing)} of {len(wanted)} target runs of {path.relative_to(P.REPO_ROOT)} have no {scale}-scale "
             f"result (e.g. {', '.join(missing[:3])}). Run the grid first: "
             f"`xstilts run {path.relative_to(P.REPO_ROOT)} --scale {scale}` (or `make smoke`).")
-    return frame[frame["run"].isin(wanted)].copy()
+    out = frame[frame["run"].isin(wanted)].copy()
+    out.attrs["runs"] = (len(wanted) - len(missing), len(wanted))
+    out.attrs["design"] = design
+    return out
 
 
 # The scales whose analyses leave failed runs out (their numbers are read as science). The smoke
@@ -114,7 +158,8 @@ def completed(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 def with_run_params(frame: pd.DataFrame, scale: str, runs_dir: str | None, keys) -> pd.DataFrame:
     """`frame` plus columns with the given parameters of each row's target run (its params.json)."""
-    root = runs_root(runs_dir) / scale / "target"
+    design = frame.attrs.get("design") or (frame["design"].iloc[0] if "design" in frame and len(frame) else CURRENT)
+    root = design_runs_root(design, runs_dir) / scale / "target"
     params = {run: runs.read_json(root / run / "params.json")["all"] for run in frame["run"].unique()}
     return frame.assign(**{k: frame["run"].map(lambda r, k=k: params[r].get(k)) for k in keys})
 
@@ -145,9 +190,13 @@ def zero_shot(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def config_label(intermediate: str, languages: str = "en", mlm_steps: int = 0) -> str:
+def config_label(intermediate: str, languages: str = "en", mlm_steps: int = 0, extra_steps: int = 0) -> str:
     """Row label of an intermediate configuration: 'none', 'mnli', 'multi-task (a+b)',
-    'MLM-continued (200 steps)', 'mnli [en+es+de]' (mixed-language intermediate data)."""
+    'MLM-continued (200 steps)', 'mnli [en+es+de]' (mixed-language intermediate data), and the
+    control 'none + 250 target steps' (no intermediate task, as many extra steps on the target)."""
+    if extra_steps:
+        return f"none + {int(extra_steps)} target steps" if intermediate == "none" else \
+            f"{config_label(intermediate, languages, mlm_steps)} + {int(extra_steps)} target steps"
     label = intermediate if "+" not in intermediate else f"multi-task ({intermediate})"
     if languages != "en":
         label += f" [{languages}]"
@@ -156,8 +205,11 @@ def config_label(intermediate: str, languages: str = "en", mlm_steps: int = 0) -
     return label
 
 
-def config_kind(intermediate: str, languages: str, mlm_steps: int) -> int:
-    """Row order of the main table: none, single tasks, multi-task, MLM-continued, mixed-language."""
+def config_kind(intermediate: str, languages: str, mlm_steps: int, extra_steps: int = 0) -> int:
+    """Row order of the main table: the baselines (none, then its extra-steps control), single tasks,
+    multi-task, MLM-continued, mixed-language."""
+    if extra_steps and intermediate == "none":
+        return 0
     if mlm_steps:
         return 3
     if languages != "en":
@@ -168,14 +220,21 @@ def config_kind(intermediate: str, languages: str, mlm_steps: int) -> int:
 def with_config(zs: pd.DataFrame) -> pd.DataFrame:
     """`zs` plus its configuration label (`config`) and main-table row order (`kind`)."""
     zs = zs.copy()
-    keys = zip(zs["intermediate"], zs["intermediate_languages"], zs["mlm_steps"])
+    extra = zs["extra_target_steps"] if "extra_target_steps" in zs else [0] * len(zs)
+    keys = zip(zs["intermediate"], zs["intermediate_languages"], zs["mlm_steps"], extra)
     zs["config"], zs["kind"] = zip(*[(config_label(*k), config_kind(*k)) for k in keys]) if len(zs) else ((), ())
     return zs
 
 
+def is_baseline(config: str) -> bool:
+    """'none' or its control 'none + N target steps'."""
+    return config == "none" or config.startswith("none + ")
+
+
 def is_english_config(config: str) -> bool:
-    """An English intermediate configuration (single or multi-task): not MLM-continued, not mixed-language."""
-    return not (config.startswith("MLM") or "[" in config)
+    """An English intermediate configuration (single or multi-task): not a baseline, not MLM-continued,
+    not mixed-language."""
+    return not (is_baseline(config) or config.startswith("MLM") or "[" in config or "target steps" in config)
 
 
 def tex(text: str) -> str:
@@ -193,6 +252,11 @@ def describe(frame: pd.DataFrame, scale: str, *, tex_: bool = False) -> str:
     models = ", ".join(sorted(frame["model"].unique()))
     n = len(substitutions(frame))
     text = f"{scale} scale, model {models}"
+    if frame.attrs.get("design", CURRENT) != CURRENT:
+        text += f", archived design {frame.attrs['design']}"
+    finished, planned = frame.attrs.get("runs", (0, 0))
+    if finished < planned:
+        text += f"; {finished} of the grid's {planned} target runs finished so far"
     if n:
         text += (f"; {n} data substitution{'s' if n > 1 else ''}, "
                  + ("listed in Table~\\ref{tab:substitutes}" if tex_ else "listed by `xstilts tasks`"))
@@ -204,6 +268,8 @@ def gain_over_none(frame: pd.DataFrame, grid: str, scale: str) -> pd.DataFrame:
     model, target, language, seed) and `gain` = score - baseline. Loud if a baseline is missing."""
     keys = ["model", "target", "language", "seed"]
     plain = frame[frame["mlm_steps"] == 0]
+    if "extra_target_steps" in plain:
+        plain = plain[plain["extra_target_steps"] == 0]
     base = require(plain, grid, scale, intermediate="none")
     base = base.groupby(keys, as_index=False)["score"].mean().rename(columns={"score": "baseline"})
     rows = require(plain[plain["intermediate"] != "none"], grid, scale)

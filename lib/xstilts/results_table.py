@@ -19,11 +19,12 @@ from xstilts import params as P
 
 # what defines a target run, as columns of the tidy table (`run` is its folder)
 RUN_COLUMNS = ["run", "description", "scale", "model", "device", "seed", "target", "intermediate",
-               "n_intermediate", "intermediate_languages", "mlm_steps", "task_metric", "dev", "failed"]
+               "n_intermediate", "intermediate_languages", "mlm_steps", "extra_target_steps", "task_metric", "dev",
+               "failed"]
 COLUMNS = RUN_COLUMNS + ["language", "metric", "value", "headline", "notes", "differs"]
 # what `differs` never lists: the run's identity columns, and what only says where files are
 _NOT_DIFFERS = {"scale", "model", "source", "seed", "target_task", "intermediate_tasks", "intermediate_languages",
-                "mlm_steps"}
+                "mlm_steps", "extra_target_steps"}
 
 
 def runs_root(runs_dir: str | Path | None = None) -> Path:
@@ -38,6 +39,22 @@ def _description(params: dict) -> str:
         return runs.describe(params["all"], params["phase"])
     except (KeyError, P.ParamsError):
         return ""
+
+
+def _upstream_notes(root: Path, scale: str, cfg: dict | None) -> list[str]:
+    """The substitute notes of a target run's upstream runs (its intermediate and MLM runs): the data
+    its model saw before the target task, which its numbers depend on too."""
+    out = []
+    for phase, needed in (("intermediate", "intermediate_tasks"), ("mlm", "mlm_steps")):
+        if not cfg or not cfg.get(needed):
+            continue
+        try:
+            path = root / scale / phase / runs.run_name(cfg, phase) / runs.RESULT
+        except (KeyError, P.ParamsError, TypeError):  # parameters from before a key existed
+            continue
+        if path.exists():
+            out += runs.read_json(path).get("notes") or []
+    return out
 
 
 def tidy(scale: str, runs_dir: str | Path | None = None, run_names: list[str] | None = None) -> pd.DataFrame:
@@ -61,11 +78,13 @@ def tidy(scale: str, runs_dir: str | Path | None = None, run_names: list[str] | 
                "intermediate": "+".join(r["intermediate_tasks"]) or "none",
                "n_intermediate": len(r["intermediate_tasks"]),
                "intermediate_languages": "+".join(r.get("intermediate_languages") or ["en"]),
-               "mlm_steps": r.get("mlm_steps", 0), "task_metric": r["metric"],
+               "mlm_steps": r.get("mlm_steps", 0), "extra_target_steps": r.get("extra_target_steps", 0),
+               "task_metric": r["metric"],
                # the run's best English dev score (its selection number; NaN when the task is not trained)
                # and whether its phase marked it failed (dev not above its baseline: left out of verdicts)
                "dev": float("nan") if dev is None else float(dev), "failed": bool(r.get("failed")),
-               "notes": " | ".join(r.get("notes") or [])}
+               "notes": " | ".join(dict.fromkeys((r.get("notes") or []) + _upstream_notes(
+                   runs_root(runs_dir), scale, params.get("all"))))}
         for lang, scores in r["per_language"].items():
             for name, value in scores.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -77,7 +96,8 @@ def tidy(scale: str, runs_dir: str | Path | None = None, run_names: list[str] | 
 def differences(frame: pd.DataFrame, defining: dict[str, dict]) -> dict[str, str]:
     """Run -> 'key value, ...': the defining parameters in which it differs from another run with
     the same identity columns (two 'panx-after-mnli-s0-<hash>' folders); '' where no run is alike."""
-    identity = ["scale", "model", "seed", "target", "intermediate", "intermediate_languages", "mlm_steps"]
+    identity = ["scale", "model", "seed", "target", "intermediate", "intermediate_languages", "mlm_steps",
+                "extra_target_steps"]
     out = {}
     for _, group in frame.drop_duplicates("run").groupby(identity, dropna=False):
         names = list(group["run"])
@@ -104,7 +124,7 @@ def analysis_frame(table: pd.DataFrame) -> pd.DataFrame:
         rows.append({"scale": first["scale"], "model": first["model"], "seed": first["seed"], "target": first["target"],
                      "intermediate": first["intermediate"], "n_intermediate": first["n_intermediate"],
                      "intermediate_languages": first["intermediate_languages"], "mlm_steps": first["mlm_steps"],
-                     "metric": first["task_metric"], "language": lang,
+                     "extra_target_steps": first["extra_target_steps"], "metric": first["task_metric"], "language": lang,
                      "score": headline.iloc[0] if len(headline) else float("nan"), "dev": first["dev"],
                      "failed": bool(first["failed"]), "notes": first["notes"], "run": run,
                      **{f"m.{m}": v for m, v in zip(group["metric"], group["value"])}})
@@ -127,6 +147,8 @@ def render(table: pd.DataFrame, fmt: str = "text") -> str:
     if table.empty:
         return ""
     shown = table.drop(columns=["notes", "description", "n_intermediate"])
+    if not (shown["extra_target_steps"] != 0).any():
+        shown = shown.drop(columns="extra_target_steps")
     if not (shown["differs"] != "").any():
         shown = shown.drop(columns="differs")
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 10_000):

@@ -17,12 +17,78 @@ tasks no run provides, so what the folder lacks is said, never silently dropped.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from xstilts import metrics, runs, tasks
+
+
+# --------------------------------------------------------------------------- submission files
+# Our registry name -> XTREME's folder name (evaluate.py TASK2LANGS keys).
+_XTREME_TASK_DIR = {"bucc": "bucc2018"}
+_LINE_TASKS = {"xnli", "pawsx", "tatoeba"}  # one label / index per line
+_JSONL_TASKS = {"xcopa"}                     # XTREME-R: one {"label": n} object per line (read_xcopa)
+_TAG_TASKS = {"udpos", "panx"}               # one tag per line, blank line between sentences
+_PAIR_TASKS = {"bucc2018"}                   # "src_id<TAB>tgt_id" per line
+
+
+def xtreme_task_dir(task: str) -> str:
+    """XTREME's submission folder name of a registry task (``bucc`` -> ``bucc2018``)."""
+    return _XTREME_TASK_DIR.get(task, task)
+
+
+def write_xtreme_predictions(task: str, lang: str, predictions: Any, out_dir: str | os.PathLike) -> Path:
+    """Write one task/language's test predictions in XTREME's submission layout and return the path.
+
+    Layout (``evaluate.py`` readers; ``mock_test_data/predictions`` in the xtreme repo)::
+
+        {out_dir}/{task}/test-{lang}.tsv   xnli, pawsx: one label per line; tatoeba: one retrieved
+                                           target index per line; udpos, panx: one tag per line,
+                                           sentences separated by a blank line; bucc2018: one
+                                           "src_id\\ttgt_id" pair per line (sorted)
+        {out_dir}/{task}/test-{lang}.json  xquad, mlqa, tydiqa: {"question id": "answer text"}
+        {out_dir}/{task}/test-{lang}.jsonl xcopa (XTREME-R's evaluate.py: read_xcopa): one
+                                           {"label": choice index} per line
+
+    ``task`` is our registry name (``bucc`` is written to XTREME's ``bucc2018``). Atomic: written
+    to a temporary file in the same folder, then ``os.replace``d."""
+    xtask = _XTREME_TASK_DIR.get(task, task)
+    if xtask in metrics.QA_TASKS:
+        text = json.dumps({str(k): str(v) for k, v in dict(predictions).items()}, indent=2, ensure_ascii=False) + "\n"
+        suffix = "json"
+    elif xtask in _LINE_TASKS:
+        text = "".join(f"{p}\n" for p in predictions)
+        suffix = "tsv"
+    elif xtask in _JSONL_TASKS:
+        text = "".join(json.dumps({"label": int(p)}) + "\n" for p in predictions)
+        suffix = "jsonl"
+    elif xtask in _TAG_TASKS:
+        # read_tag in evaluate.py splits sentences on blank lines; an empty sentence becomes an
+        # extra blank line, which read_tag reads back as [] -- so sentence alignment survives.
+        text = "\n".join("".join(f"{t}\n" for t in sent) for sent in predictions)
+        suffix = "tsv"
+    elif xtask in _PAIR_TASKS:
+        text = "".join(f"{s}\t{t}\n" for s, t in sorted({tuple(p) for p in predictions}))
+        suffix = "tsv"
+    else:
+        raise ValueError(f"write_xtreme_predictions: {task!r} is not an XTREME task")
+    folder = Path(out_dir) / xtask
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"test-{lang}.{suffix}"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 # evaluate.py (XTREME-R version) XTREME_TASK2LANGS / XTREME_R_TASK2LANGS, in its folder names.
 OFFICIAL_LANGUAGES: dict[str, dict[str, list[str]]] = {
@@ -96,7 +162,7 @@ def select_best(results: list[dict]) -> dict[str, tuple[dict, str]]:
 
 def _registry_folders() -> dict[str, str]:
     """XTREME folder name -> registry target task."""
-    return {metrics.xtreme_task_dir(n): n for n in tasks.task_names("target")}
+    return {xtreme_task_dir(n): n for n in tasks.task_names("target")}
 
 
 def assemble(runs_root: str | Path, scale: str, out: str | Path) -> dict:

@@ -6,10 +6,12 @@ in a scratch runs folder (upstream phases included, since checkpoints are not co
 compares every metric with the committed `result.json`.
 
 Tolerances, in metric points (the repository's metrics are 0-100 scores):
-- same device kind, CPU, pinned kernels (xstilts.determinism), same thread count: 0, exactly;
+- same device kind, CPU, pinned kernels (xstilts.determinism), same thread count and MKL branch, and
+  for MKL's AUTO branch (`cpu_kernels: fast`, offline and full) the same CPU model: 0, exactly;
 - CUDA on CUDA: 0.5 (cuBLAS/cuDNN pick algorithms at run time; repeated GPU runs of the offline
   grid agreed to 0.1 points, and 0.5 leaves room for another GPU model);
-- CPU with native (unpinned) kernels, or another thread count: 0.5;
+- CPU with native (unpinned) kernels, another thread count, another MKL branch, or AUTO on another
+  CPU model: 0.5;
 - across device kinds (a CUDA run rerun on the CPU): none is stated; the comparison is printed
   and marked 'not comparable', never counted as a pass.
 """
@@ -79,7 +81,9 @@ def tolerance(committed: dict, rerun: dict) -> float | None:
     k_after = (rerun.get("provenance") or {}).get("kernels") or {}
     same_kernels = k_before.get("pinned") and k_after.get("pinned") and \
         k_before.get("aten_cpu_capability") == k_after.get("aten_cpu_capability") and \
-        k_before.get("threads") == k_after.get("threads")
+        k_before.get("threads") == k_after.get("threads") and \
+        k_before.get("mkl_cbwr") == k_after.get("mkl_cbwr") and \
+        (k_before.get("mkl_cbwr") == "COMPATIBLE" or k_before.get("cpu") == k_after.get("cpu"))
     return 0.0 if same_kernels else UNPINNED_CPU_TOLERANCE
 
 

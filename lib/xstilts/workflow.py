@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from xstilts import params as P
-from xstilts import audit, data, preflight, progress, runs, warm
+from xstilts import audit, data, determinism, preflight, progress, runs, warm
 
 NOTEBOOKS = P.REPO_ROOT / "notebooks"
 PHASE_NOTEBOOK = {"mlm": "01_mlm.ipynb", "intermediate": "02_intermediate.ipynb", "target": "03_target.ipynb"}
@@ -213,6 +213,16 @@ def set_aside_broken_results(root: Path, jobs: dict) -> list[str]:
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
+def kernel_mode(the_plan: dict) -> str:
+    """The grid's `cpu_kernels`: one value for every job, exported before any job process starts
+    (MKL fixes its branch at its first call; determinism.py)."""
+    modes = sorted({job["params"]["cpu_kernels"] for job in the_plan["jobs"].values()}) or ["portable"]
+    if len(modes) > 1:
+        raise P.ParamsError(f"The runs of one `xstilts run` must share cpu_kernels, and these ask for "
+                            f"{' and '.join(modes)}: run the grids with different cpu_kernels separately.")
+    return modes[0]
+
+
 def offline_env(scale: str, env: dict) -> dict:
     """The jobs' environment: offline by default at the smoke and offline scales (everything they
     read is local), untouched at full scale, which reads the Hub unless the user says otherwise."""
@@ -234,6 +244,7 @@ def run(grid_paths: list[str], scale: str, *, cores: int = 2, runs_dir: str | No
     check_cores(cores)
     started = time.monotonic()
     the_plan = plan(grid_paths, scale, runs_dir)
+    kernel_mode(the_plan)  # checked before anything runs
     if audit.strict(scale) and audit.report(grid_paths, scale) != 0:
         return 2  # undeclared data overlap: nothing runs (audit.py)
     root = Path(the_plan["runs_root"])
@@ -262,6 +273,7 @@ def _run_locked(the_plan, root, grid_paths, scale, *, cores, profile, dry_run, v
     snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(Path(__file__).parent / "workflow" / "Snakefile"),
                  "--directory", str(root), "--configfile", str(plan_file), "--nolock"]
     env = offline_env(scale, dict(os.environ, PYTHONHASHSEED="0"))
+    env[determinism.MODE_ENV] = kernel_mode(the_plan)
     log_file = None if verbose or dry_run else root / "_logs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{scale}.log"
     if log_file:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -398,7 +410,9 @@ def main(argv: list[str] | None = None) -> None:
         progress.record(output, "running")
     pool_socket = os.environ.get(warm.SOCKET_ENV)
     try:
-        if pool_socket and os.path.exists(pool_socket) and not args.new_kernel and not rank:
+        # a run on several GPUs (WORLD_SIZE > 1) keeps its launcher's environment: never a warm kernel
+        several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if pool_socket and os.path.exists(pool_socket) and not args.new_kernel and not several:
             warm.request(pool_socket, args.notebook, output, parameters)
         else:
             execute_notebook(args.notebook, output, parameters)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from xstilts import paper, stats
-from xstilts.results import MissingResults, completed, is_english_config, tex, with_config, zero_shot
+from xstilts.results import MissingResults, completed, is_baseline, is_english_config, tex, with_config, zero_shot
 
 GRID = "a0_main_table"
 
@@ -42,6 +42,23 @@ def change_vs_none(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(index="none") - table.loc["none"]
 
 
+def control_of(configs) -> str | None:
+    """The extra-target-steps control among `configs` ('none + N target steps'), if the grid has one."""
+    controls = [c for c in configs if is_baseline(c) and c != "none"]
+    return controls[0] if controls else None
+
+
+def change_vs_control(table: pd.DataFrame) -> pd.DataFrame:
+    """Every intermediate configuration minus the control that gives 'none' as many extra steps on the
+    target's own data (empty where the grid has no control): the gain the intermediate *data* brings,
+    not its extra optimiser steps."""
+    control = control_of(table.index)
+    if control is None:
+        return table.iloc[0:0]
+    rows = [c for c in table.index if not is_baseline(c)]
+    return table.loc[rows] - table.loc[control]
+
+
 def paired_units(zs: pd.DataFrame, a: str, b: str, targets=None) -> pd.DataFrame:
     """(target, seed, language) units with diff = score(config a) - score(config b)."""
     s = zs.groupby(["config", "target", "seed", "language"])["value"].mean()
@@ -58,17 +75,20 @@ def change_intervals(frame: pd.DataFrame) -> pd.DataFrame:
     """Per configuration and target (and `average`, targets weighing equally): the change against none,
     its hierarchical-bootstrap 95% interval and the paired t-test over seeds."""
     zs = scores(frame)
+    configs = list(dict.fromkeys(zs.sort_values(["kind", "config"])["config"]))
+    control = control_of(configs)
     rows = []
-    for config in [c for c in dict.fromkeys(zs.sort_values("kind")["config"]) if c != "none"]:
-        units = paired_units(zs, config, "none")
-        parts = [(t, g) for t, g in units.groupby("target", sort=True)]
-        if len(parts) == units.groupby("target").ngroups and set(units["target"]) == set(zs["target"]):
-            parts.append(("average", units))
-        for target, g in parts:
-            t = stats.paired_seed_test(g)
-            rows.append({"config": config, "target": target, **{k: t[k] for k in
-                         ("estimate", "ci_low", "ci_high", "seeds", "p")}})
-    return pd.DataFrame(rows)
+    for baseline in ["none"] + ([control] if control else []):
+        for config in [c for c in configs if c != baseline and not (baseline != "none" and is_baseline(c))]:
+            units = paired_units(zs, config, baseline)
+            parts = [(t, g) for t, g in units.groupby("target", sort=True)]
+            if set(units["target"]) == set(zs["target"]) and len(parts) > 1:  # one target: its own row
+                parts.append(("average", units))
+            for target, g in parts:
+                t = stats.paired_seed_test(g)
+                rows.append({"config": config, "baseline": baseline, "target": target,
+                             **{k: t[k] for k in ("estimate", "ci_low", "ci_high", "seeds", "p")}})
+    return pd.DataFrame(rows, columns=["config", "baseline", "target", "estimate", "ci_low", "ci_high", "seeds", "p"])
 
 
 def selection_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -82,7 +102,7 @@ def selection_table(frame: pd.DataFrame) -> pd.DataFrame:
     for target in sorted(zs["target"].unique()):
         failed = zs.loc[(zs["target"] == target) & zs["failed"].astype(bool), "run"].nunique() if "failed" in zs else 0
         d = dev.xs(target, level="target") if target in dev.index.get_level_values("target") else pd.Series(dtype=float)
-        d = d[[is_english_config(c) and c != "none" for c in d.index]].dropna()
+        d = d[[is_english_config(c) for c in d.index]].dropna()
         best = d.idxmax() if len(d) else None
         rows.append({"target": target, "selected on English dev": best if best else "-- (no dev score)",
                      "dev": d.max() if len(d) else np.nan,
@@ -91,9 +111,11 @@ def selection_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("target")
 
 
-def main_table_macros(table: pd.DataFrame, change: pd.DataFrame, selected: pd.DataFrame) -> dict:
+def main_table_macros(table: pd.DataFrame, change: pd.DataFrame, selected: pd.DataFrame,
+                      runs: tuple[int, int] | None = None) -> dict:
+    """The numbers the paper's text quotes; `runs` = (finished, planned) target runs of the grid."""
     picked = selected.dropna(subset=["change vs none"])
-    values = {"a0 none average": float(table.loc["none", "average"]),
+    values = {"a0 none average": float(table.loc["none", "average"]) if "none" in table.index else np.nan,
               "a0 selected average gain": float(picked["change vs none"].mean()) if len(picked) else np.nan,
               "a0 selected targets": len(picked),
               "a0 failed runs": int(selected["failed runs left out"].sum())}
@@ -105,27 +127,55 @@ def main_table_macros(table: pd.DataFrame, change: pd.DataFrame, selected: pd.Da
     if multi:
         values["a0 multitask average gain"] = float(change.loc[multi[0], "average"])
     values["a0 configs"] = len(english)
+    if runs:
+        values["a0 runs finished"], values["a0 runs planned"] = int(runs[0]), int(runs[1])
+    values["a0 targets"] = ", ".join(sorted(table.columns.drop("average", errors="ignore")))
     return values
+
+
+def intervals_text(intervals: pd.DataFrame) -> str:
+    """The average change of every configuration against each baseline, with its interval and test,
+    as one sentence per baseline (the interpretation cell's numbers)."""
+    targets = set(intervals["target"])
+    what = "averaged over targets" if "average" in targets else f"on {', '.join(sorted(targets))}"
+    avg = intervals[intervals["target"] == "average"] if "average" in targets else intervals
+    parts = []
+    for baseline, group in avg.groupby("baseline", sort=False):
+        items = "; ".join(f"{r.config}: {r.estimate:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}] "
+                          f"(p = {paper.fmt_p(r.p)}, t-test over {int(r.seeds)} seeds)" for r in group.itertuples())
+        parts.append(f"Against {baseline}, {what}: {items}.")
+    return " ".join(parts)
 
 
 def figure(intervals: pd.DataFrame):
     """Small multiples, one panel per target: the change against none per configuration with its 95%
     hierarchical-bootstrap interval, configurations sorted by their average change."""
+    baselines = list(dict.fromkeys(intervals["baseline"])) if "baseline" in intervals else ["none"]
+    if "baseline" not in intervals:
+        intervals = intervals.assign(baseline="none")
     targets = [t for t in sorted(intervals["target"].unique()) if t != "average"] + (
         ["average"] if "average" in set(intervals["target"]) else [])
-    order = (intervals[intervals["target"] == "average"].sort_values("estimate")["config"].tolist()
+    first = intervals[intervals["baseline"] == baselines[0]]
+    order = (first[first["target"] == "average"].sort_values("estimate")["config"].tolist()
              or sorted(intervals["config"].unique()))
     order += [c for c in dict.fromkeys(intervals["config"]) if c not in order]
     ncols = min(4, len(targets))
     nrows = int(np.ceil(len(targets) / ncols))
     fig, axes = paper.figure(height=(0.2 * len(order) + 0.75) * nrows, nrows=nrows, ncols=ncols,
                              sharey=True, squeeze=False)
+    markers = "os^"
     for ax, target in zip(axes.flat, targets):
-        sub = intervals[intervals["target"] == target].set_index("config").reindex(order)
-        sub.index = [f"multi-task ({c.count('+') + 1})" if c.startswith("multi-task") else c for c in sub.index]
-        paper.dot_plot(ax, sub, label=target)
+        for k, baseline in enumerate(baselines):
+            sub = intervals[(intervals["target"] == target) & (intervals["baseline"] == baseline)]
+            sub = sub.set_index("config").reindex(order)
+            sub.index = [f"multi-task ({c.count('+') + 1})" if c.startswith("multi-task") else c for c in sub.index]
+            offset = 0.0 if len(baselines) == 1 else (k - (len(baselines) - 1) / 2) * 0.3
+            paper.dot_plot(ax, sub, label=f"vs {baseline}", color=paper.PALETTE[k * 2], marker=markers[k],
+                           offset=offset)
         ax.set_title(target)
-        ax.set_xlabel("change vs none")
+        ax.set_xlabel("change vs none" if len(baselines) == 1 else "change vs baseline")
     for ax in list(axes.flat)[len(targets):]:
         ax.set_visible(False)
+    if len(baselines) > 1:
+        axes.flat[0].legend(loc="lower left", bbox_to_anchor=(0, 1.12), ncol=len(baselines), frameon=False)
     return fig

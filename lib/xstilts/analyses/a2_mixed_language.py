@@ -62,24 +62,18 @@ def mixed_language_tests(pairs: pd.DataFrame) -> pd.DataFrame:
 def figure(pairs: pd.DataFrame):
     """Small multiples per target: every zero-shot language's change (mean over seeds), sorted; colour and
     marker = script group, open markers = languages in the mixed data."""
-    targets = sorted(pairs["target"].unique())
     per = pairs.groupby(["target", "language", "group", "in mixed data"], as_index=False)["change"].mean()
-    rows = per.groupby("target").size().max()
-    fig, axes = paper.figure(height=0.115 * rows + 0.9, ncols=len(targets), squeeze=False)
-    for ax, target in zip(axes[0], targets):
-        sub = per[per["target"] == target].sort_values("change").reset_index(drop=True)
+
+    def draw(ax, _, sub):
         for k, group in enumerate(GROUPS):
             for seen in (False, True):
                 g = sub[(sub["group"] == group) & (sub["in mixed data"] == seen)]
-                if g.empty:
-                    continue
-                ax.scatter(g["change"], g.index, marker=paper.MARKERS[k], s=14, linewidths=0.9,
-                           edgecolors=paper.PALETTE[k * 2],
-                           facecolors="none" if seen else paper.PALETTE[k * 2],
-                           label=f"{group}{', in mixed data' if seen else ''}")
-        ax.axvline(0, color="0.3", lw=0.8)
-        ax.set_yticks(sub.index, sub["language"], fontsize=7)
-        ax.set(title=target, xlabel="mixed \u2212 English-only")
+                if not g.empty:
+                    ax.scatter(g["change"], g.index, marker=paper.MARKERS[k], s=14, linewidths=0.9,
+                               edgecolors=paper.PALETTE[k * 2], facecolors="none" if seen else paper.PALETTE[k * 2],
+                               label=f"{group}{', in mixed data' if seen else ''}")
+
+    fig, axes = paper.per_language_panels(per, "target", "change", "mixed \u2212 English-only", draw)
     axes[0][0].legend(loc="lower right", fontsize=7, frameon=True)
     return fig
 

@@ -84,15 +84,10 @@ def a5_macros(tests: pd.DataFrame) -> dict:
 def a5_figure(scores: pd.DataFrame):
     """Per measure, every zero-shot language's intermediate - MLM difference (mean over seeds, bar = range
     over seeds), sorted: per-language description, not a test."""
-    d = differences(scores)
-    measures = sorted(d["measure"].unique())
-    per = d.groupby(["measure", "language"])["diff"].agg(["mean", "min", "max"]).reset_index()
-    rows = per.groupby("measure").size().max()
-    fig, axes = paper.figure(height=0.115 * rows + 0.8, ncols=len(measures), squeeze=False)
-    for k, (ax, measure) in enumerate(zip(axes[0], measures)):
-        sub = per[per["measure"] == measure].sort_values("mean").set_index("language")
-        paper.dot_plot(ax, sub, value="mean", low="min", high="max", label=measure, color=paper.PALETTE[2 * k],
-                       marker=paper.MARKERS[k])
-        ax.tick_params(axis="y", labelsize=7)
-        ax.set(title=measure, xlabel="intermediate \u2212 MLM")
-    return fig
+    per = differences(scores).groupby(["measure", "language"])["diff"].agg(["mean", "min", "max"]).reset_index()
+
+    def draw(ax, k, sub):
+        paper.dot_plot(ax, sub, value="mean", low="min", high="max", label=sub["measure"].iloc[0],
+                       color=paper.PALETTE[2 * k], marker=paper.MARKERS[k])
+
+    return paper.per_language_panels(per, "measure", "mean", "intermediate \u2212 MLM", draw)[0]

@@ -101,3 +101,15 @@ def grid_totals(grid_path: str | Path, scale: str, runs_dir: str | None = None) 
     root = Path(the_plan["runs_root"])
     results = [r for rel in the_plan["jobs"] if (r := runs.finished(root / rel))]
     return dict(totals(results), grid=Path(grid_path).stem, scale=scale, runs_planned=len(the_plan["jobs"]))
+
+
+def training_flops(config, tokens: float, *, mlm: bool = False) -> float:
+    """Training FLOPs, the 6 x parameters x tokens rule (Kaplan et al. 2020) over the transformer
+    layers, plus, for MLM, the vocabulary projection that scores every position (the decoder matrix,
+    tied to the word embeddings, is vocab x hidden)."""
+    h, f, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    per_layer = 4 * h * h + 2 * h * f
+    flops = 6.0 * layers * per_layer * tokens
+    if mlm:
+        flops += 6.0 * (h * h + h * config.vocab_size) * tokens
+    return flops
