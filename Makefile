@@ -50,9 +50,10 @@ resilience: setup
 	$(VENV)/bin/pytest -q -s -m resilience tests/test_kill_resume.py
 
 # nbval re-executes the committed notebooks and compares their outputs: the phase notebooks hold
-# smoke outputs (each computes its own smoke run when runs/ has none), the analyses read the
-# committed offline runs
-nbval: setup
+# smoke outputs of reused runs (after `make smoke`: a run computed inside the notebook prints an
+# extra upstream line, and its in-memory result orders its language table differently), the
+# analyses read the committed offline runs
+nbval: setup smoke
 	$(VENV)/bin/pytest -q --nbval --nbval-current-env notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
 # the paper: needs a LaTeX installation (Debian: texlive-latex-base texlive-latex-recommended
