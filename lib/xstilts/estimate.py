@@ -125,7 +125,9 @@ def _median(samples, key):
 
 def measured_roots(root: Path) -> list[Path]:
     """Where throughput is measured: the plan's runs, the repository's runs/ and its archived designs."""
-    archived = sorted((P.REPO_ROOT / "runs").glob("*-v[0-9]*"))
+    from xstilts.results import ARCHIVED  # the one list of archived designs and their runs folders
+
+    archived = [P.REPO_ROOT / design["runs"] for design in ARCHIVED.values()]
     return list(dict.fromkeys([Path(root), P.REPO_ROOT / "runs", *archived]))
 
 
