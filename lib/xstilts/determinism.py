@@ -30,6 +30,7 @@ kernels a run used in its ``result.json``.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import warnings
@@ -78,6 +79,7 @@ def pin() -> None:
                           "xstilts before torch.", RuntimeWarning, stacklevel=3)
 
 
+@functools.cache
 def _mkl():
     """MKL's service functions, as linked into torch's CPU library (None where torch has no MKL)."""
     import ctypes
@@ -94,7 +96,10 @@ def _mkl():
 def mkl_branch() -> str | None:
     """The CNR branch MKL computes with in this process (None where it cannot be read)."""
     lib = _mkl()
-    return None if lib is None else _MKL_NAMES.get(lib.mkl_serv_cbwr_get(1), str(lib.mkl_serv_cbwr_get(1)))
+    if lib is None:
+        return None
+    code = lib.mkl_serv_cbwr_get(1)
+    return _MKL_NAMES.get(code, str(code))
 
 
 def use(mode: str) -> None:
@@ -107,7 +112,7 @@ def use(mode: str) -> None:
     if lib is None:
         return
     wanted = MODES[mode]
-    if _MKL_NAMES.get(lib.mkl_serv_cbwr_get(1)) == wanted:
+    if mkl_branch() == wanted:
         return
     if lib.mkl_serv_cbwr_set(_MKL_CODES[wanted]) != 0:
         raise KernelModeError(
