@@ -117,8 +117,9 @@ def measure_xstilts(make_model, features, *, batch_size, warmup, steps, precisio
         return 0.0
 
     with _autocast(device, precision):
-        stats = train.fit({"bench": model}, {"bench": stream}, total_steps=total, learning_rate=learning_rate,
-                          eval_fn=clock, eval_every=1, device=device, log=lambda *_: None)
+        stats = train.fit({"bench": model}, {"bench": stream},
+                          train.FitSettings(learning_rate=learning_rate, eval_every=1), total_steps=total,
+                          eval_fn=clock, device=device, log=lambda *_: None)
     seconds = stamps[total] - stamps[warmup]
     tokens, efficiency, mean_len = _tokens_and_padding(batches[warmup:total])
     return {"steps": stats["steps"], "seconds": seconds, "tokens": tokens, "tokens_per_s": tokens / seconds,

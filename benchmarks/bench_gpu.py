@@ -79,8 +79,9 @@ def agreement(make_model, features, *, batch_size, steps, device) -> dict:
         if precision != "initial":
             stream = train.TaskStream("agree", features[:-batch_size], batch_size, PAD_ID, seed=0)
             with B._autocast(device, precision):
-                train.fit({"agree": model}, {"agree": stream}, total_steps=steps, learning_rate=5e-5,
-                          warmup_ratio=0.0, device=device, log=lambda *_: None)
+                train.fit({"agree": model}, {"agree": stream},
+                          train.FitSettings(learning_rate=5e-5, warmup_ratio=0.0), total_steps=steps, device=device,
+                          log=lambda *_: None)
         model.eval()
         with torch.no_grad():
             losses[precision] = float(model(**held_out).loss)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from xstilts import audit, cli, data, params, workflow
-from xstilts.audit import SplitRef
+from xstilts.phases import Read
 
 try:
     HAVE_MIRROR = (data.mirror_dir() / "xnli").is_dir()
@@ -41,7 +41,7 @@ def test_passage_split_keeps_every_question_of_a_passage_on_one_side():
 
 
 def ref(phase, role, owner, task, split="train", lang="en"):
-    return SplitRef(phase, role, owner, task, split, lang, None)
+    return Read(phase, role, owner, task, split, lang, None)
 
 
 def test_declared_overlaps_are_the_registrys_own_and_only_across_tasks():

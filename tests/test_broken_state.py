@@ -1,17 +1,19 @@
 """Broken state is detected and recovered: truncated results and checkpoints, moved runs folders,
 changed execution settings, stale feature caches, an interrupted MLM run, a dead lock holder."""
+import inspect
 import json
 import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
 import yaml
 from transformers import AutoModelForMaskedLM, XLMRobertaConfig
 
-from xstilts import encode, models, preflight, runs, train, workflow
+from xstilts import encode, models, phases, preflight, runs, train, workflow
 from xstilts import params as P
 
 from test_train import Killed, _tiny_setup, _weights
@@ -34,9 +36,9 @@ def test_a_corrupt_checkpoint_is_set_aside_and_training_starts_over(tmp_path):
     ckpt = tmp_path / "checkpoint.pt"
     ckpt.write_bytes(b"PK\x03\x04 half a zip file")
     a, sa = _tiny_setup()
-    train.fit(a, sa, total_steps=12, learning_rate=1e-3, checkpoint=ckpt, checkpoint_every=4, log=lambda *_: None)
+    train.fit(a, sa, train.FitSettings(learning_rate=1e-3, checkpoint_every=4), total_steps=12, checkpoint=ckpt, log=lambda *_: None)
     b, sb = _tiny_setup()
-    train.fit(b, sb, total_steps=12, learning_rate=1e-3, log=lambda *_: None)
+    train.fit(b, sb, train.FitSettings(learning_rate=1e-3), total_steps=12, log=lambda *_: None)
     assert torch.equal(_weights(a), _weights(b))
     assert (tmp_path / "checkpoint.pt.broken").read_bytes().startswith(b"PK")
 
@@ -51,13 +53,14 @@ def _tiny_mlm():
     return AutoModelForMaskedLM.from_config(config), tokenizer, texts
 
 
-_MLM = dict(steps=20, batch_size=8, learning_rate=1e-3, max_length=24, seed=0, probability=0.3,
-            weight_decay=0.01, adam_epsilon=1e-8, warmup_ratio=0.1, max_grad_norm=1.0)
+_MLM = dict(steps=20, batch_size=8, max_length=24, probability=0.3)
+_MLM_SETTINGS = train.FitSettings(learning_rate=1e-3, seed=0, weight_decay=0.01, adam_epsilon=1e-8, warmup_ratio=0.1,
+                                  max_grad_norm=1.0)
 
 
 def test_a_killed_mlm_run_resumes_to_the_same_weights(tmp_path):
     model, tokenizer, texts = _tiny_mlm()
-    train.train_mlm(model, tokenizer, texts, **_MLM, log=lambda *_: None)
+    train.train_mlm(model, tokenizer, texts, _MLM_SETTINGS, **_MLM, log=lambda *_: None)
     uninterrupted = torch.cat([p.detach().flatten() for p in model.parameters()])
 
     def die_at_step_13(msg):
@@ -66,22 +69,28 @@ def test_a_killed_mlm_run_resumes_to_the_same_weights(tmp_path):
     ckpt = tmp_path / "checkpoint.pt"
     model, tokenizer, texts = _tiny_mlm()
     with pytest.raises(Killed):
-        train.train_mlm(model, tokenizer, texts, **_MLM, checkpoint=ckpt, checkpoint_every=5, log=die_at_step_13)
+        train.train_mlm(model, tokenizer, texts, replace(_MLM_SETTINGS, checkpoint_every=5), **_MLM, checkpoint=ckpt,
+                        log=die_at_step_13)
     assert "generator" in torch.load(ckpt, weights_only=False)["streams"]["mlm"]  # masking state is saved
     model, tokenizer, texts = _tiny_mlm()  # a fresh process: new model, new generator
     seen = []
-    train.train_mlm(model, tokenizer, texts, **_MLM, checkpoint=ckpt, checkpoint_every=5, log=seen.append)
+    train.train_mlm(model, tokenizer, texts, replace(_MLM_SETTINGS, checkpoint_every=5), **_MLM, checkpoint=ckpt,
+                    log=seen.append)
     assert "resumed from step 10" in seen
     assert torch.equal(torch.cat([p.detach().flatten() for p in model.parameters()]), uninterrupted)
 
 
-def test_train_mlm_takes_every_optimiser_setting_from_the_caller():
-    model, tokenizer, texts = _tiny_mlm()
-    partial = {k: v for k, v in _MLM.items() if k != "weight_decay"}
-    with pytest.raises(TypeError, match="weight_decay"):
-        train.train_mlm(model, tokenizer, texts, **partial)
+def test_train_mlm_takes_every_optimiser_setting_from_the_configuration():
+    # the MLM phase gets its settings whole from the configuration, not from fit()'s or train_mlm's defaults
+    cfg = P.resolve({"mlm_steps": 80, "target_task": "udpos", "weight_decay": 0.05, "mlm_learning_rate": 3e-4,
+                     "adam_epsilon": 1e-6, "warmup_ratio": 0.2, "max_grad_norm": 0.5, "checkpoint_every": 7})
+    settings = phases.fit_settings(cfg, "mlm")
+    assert (settings.weight_decay, settings.learning_rate, settings.adam_epsilon, settings.warmup_ratio,
+            settings.max_grad_norm, settings.checkpoint_every) == (0.05, 3e-4, 1e-6, 0.2, 0.5, 7)
+    no_optimiser_keywords = {"learning_rate", "weight_decay", "adam_epsilon", "warmup_ratio", "max_grad_norm", "seed"}
+    assert not no_optimiser_keywords & set(inspect.signature(train.train_mlm).parameters)
+    assert not no_optimiser_keywords & set(inspect.signature(train.fit).parameters)
     # and they define the MLM run: another weight decay is another run
-    cfg = P.resolve({"mlm_steps": 80, "target_task": "udpos"})
     assert runs.run_id(cfg, "mlm") != runs.run_id(dict(cfg, weight_decay=0.1), "mlm")
 
 

@@ -7,7 +7,7 @@ import types
 import pytest
 import torch
 
-from xstilts import devcheck, estimate, ledger, params, recipe_sweep, runs, train
+from xstilts import devcheck, estimate, ledger, params, phases, recipe_sweep, runs, train
 
 
 def test_classification_fails_at_the_majority_share_and_when_it_predicts_one_class():
@@ -83,7 +83,7 @@ def test_recipe_rule_picks_the_best_passing_run_ties_to_the_lower_learning_rate(
 def test_new_keys_at_their_neutral_value_keep_every_run_hash():
     cfg = params.resolve({}, scale="smoke")
     for phase in ("intermediate", "target"):
-        assert not set(params.HASHED_UNLESS) & set(params.phase_params(cfg, phase))
+        assert not set(phases.HASHED_UNLESS) & set(phases.defining_params(cfg, phase))
     control = params.resolve({"extra_target_steps": 250}, scale="smoke")
     assert runs.run_id(control, "target") != runs.run_id(cfg, "target")
 

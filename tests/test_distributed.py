@@ -31,8 +31,7 @@ def _fit(models_, streams, evals):
     def eval_fn():
         evals.append(1)
         return -float(len(evals))  # never improves: stops at the 3rd evaluation (patience 2), step 6
-    return train.fit(models_, streams, total_steps=8, learning_rate=1e-2, grad_accum=4, seed=0,
-                     eval_fn=eval_fn, eval_every=2, patience=2, log=lambda *_: None)
+    return train.fit(models_, streams, train.FitSettings(learning_rate=1e-2, grad_accum=4, seed=0, eval_every=2, patience=2), total_steps=8, eval_fn=eval_fn, log=lambda *_: None)
 
 
 def _worker(rank, world, port, out):
@@ -72,7 +71,7 @@ def test_grad_accum_must_split_over_the_processes(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "3")
     models_, streams = _setup()
     with pytest.raises(ValueError, match="multiple of the 3 processes"):
-        train.fit(models_, streams, total_steps=1, learning_rate=1e-3, grad_accum=4, log=lambda *_: None)
+        train.fit(models_, streams, train.FitSettings(learning_rate=1e-3, grad_accum=4), total_steps=1, log=lambda *_: None)
 
 
 def test_gpus_per_run_is_checked_and_requested_and_launched(tmp_path):

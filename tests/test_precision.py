@@ -4,15 +4,14 @@ import math
 import pytest
 import torch
 
-from xstilts import ledger, params as P, pipeline, precision, train
+from xstilts import ledger, params as P, phases, pipeline, precision, train
 from test_train import _tiny_setup, _weights
 
 
 def _fit(prec="fp32", steps=6, **kw):
     models_, streams = _tiny_setup()
     losses = []
-    stats = train.fit(models_, streams, total_steps=steps, learning_rate=1e-3, seed=0, precision=prec,
-                      log=lambda msg: losses.append(msg), **kw)
+    stats = train.fit(models_, streams, train.FitSettings(learning_rate=1e-3, seed=0, precision=prec), total_steps=steps, log=lambda msg: losses.append(msg), **kw)
     return models_, stats
 
 
@@ -30,7 +29,7 @@ def test_bf16_autocast_trains_on_cpu_with_finite_loss_and_differs_from_fp32():
 def test_fp32_is_the_default_path():
     a, _ = _fit("fp32")
     models_, streams = _tiny_setup()
-    train.fit(models_, streams, total_steps=6, learning_rate=1e-3, seed=0, log=lambda *_: None)
+    train.fit(models_, streams, train.FitSettings(learning_rate=1e-3, seed=0), total_steps=6, log=lambda *_: None)
     assert torch.equal(_weights(a), _weights(models_))
 
 
@@ -66,7 +65,7 @@ def test_precision_enters_the_run_hash_only_when_not_fp32():
     from xstilts import runs
 
     a = P.resolve({"target_task": "udpos", "intermediate_tasks": ["mnli"]})
-    assert "precision" not in P.phase_params(a, "target")
+    assert "precision" not in phases.defining_params(a, "target")
     b = dict(a, precision="bf16")
     assert runs.run_id(a, "target") != runs.run_id(b, "target")
     assert runs.run_id(a, "intermediate") != runs.run_id(b, "intermediate")
@@ -80,7 +79,7 @@ def test_gradient_checkpointing_gives_the_same_training():
     encoder = next(m for m in models_["cls"].modules() if hasattr(m, "activation_checkpointing_enable"))
     train.enable_gradient_checkpointing(encoder)
     assert encoder.is_activation_checkpointing
-    train.fit(models_, streams, total_steps=6, learning_rate=1e-3, seed=0, log=lambda *_: None)
+    train.fit(models_, streams, train.FitSettings(learning_rate=1e-3, seed=0), total_steps=6, log=lambda *_: None)
     assert torch.allclose(_weights(plain), _weights(models_), atol=1e-6)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from xstilts import params as P
-from xstilts import recipes, runs, tasks, workflow
+from xstilts import phases, recipes, runs, tasks, workflow
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_hashes_smoke_offline.json"
 GRIDS = sorted((P.PARAMS_DIR / "experiments").glob("*.yaml"))
@@ -103,7 +103,7 @@ def _current():
         grid = workflow.load_grid(path)
         for scale in ("smoke", "offline"):
             out[f"{grid['name']}@{scale}"] = [
-                {"runs": {ph: runs.run_name(cfg, ph) for ph in P.PHASES},
+                {"runs": {ph: runs.run_name(cfg, ph) for ph in phases.NAMES},
                  "params": {k: v for k, v in cfg.items() if k not in ("runs_dir", "data_dir")}}
                 for cfg in workflow.grid_runs(grid, scale)]
     return out

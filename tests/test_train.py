@@ -33,14 +33,14 @@ class Killed(Exception):
 def test_fit_is_deterministic_for_a_seed():
     a, sa = _tiny_setup()
     b, sb = _tiny_setup()
-    train.fit(a, sa, total_steps=12, learning_rate=1e-3, seed=0, log=lambda *_: None)
-    train.fit(b, sb, total_steps=12, learning_rate=1e-3, seed=0, log=lambda *_: None)
+    train.fit(a, sa, train.FitSettings(learning_rate=1e-3, seed=0), total_steps=12, log=lambda *_: None)
+    train.fit(b, sb, train.FitSettings(learning_rate=1e-3, seed=0), total_steps=12, log=lambda *_: None)
     assert torch.equal(_weights(a), _weights(b))
 
 
 def test_killed_run_resumes_to_identical_weights(tmp_path):
     full, streams = _tiny_setup()
-    train.fit(full, streams, total_steps=20, learning_rate=1e-3, seed=0, log=lambda *_: None)
+    train.fit(full, streams, train.FitSettings(learning_rate=1e-3, seed=0), total_steps=20, log=lambda *_: None)
 
     killed, streams = _tiny_setup()
     original_next = streams["cls"].next
@@ -55,13 +55,11 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     streams["cls"].next = dying_next
     ckpt = tmp_path / "checkpoint.pt"
     with pytest.raises(Killed):
-        train.fit(killed, streams, total_steps=20, learning_rate=1e-3, seed=0, checkpoint=ckpt,
-                  checkpoint_every=10, log=lambda *_: None)
+        train.fit(killed, streams, train.FitSettings(learning_rate=1e-3, seed=0, checkpoint_every=10), total_steps=20, checkpoint=ckpt, log=lambda *_: None)
     assert ckpt.exists()
     resumed, streams = _tiny_setup(seed=0)
     messages = []
-    train.fit(resumed, streams, total_steps=20, learning_rate=1e-3, seed=0, checkpoint=ckpt,
-              checkpoint_every=10, log=messages.append)
+    train.fit(resumed, streams, train.FitSettings(learning_rate=1e-3, seed=0, checkpoint_every=10), total_steps=20, checkpoint=ckpt, log=messages.append)
     assert "resumed from step 10" in messages
     assert torch.allclose(_weights(full), _weights(resumed))
 

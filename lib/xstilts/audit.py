@@ -22,9 +22,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from dataclasses import dataclass
-
-from xstilts import data, tasks
+from xstilts import data, phases, tasks
 
 MIN_CHARS = 20
 ROLES = ("training", "selection", "evaluation")
@@ -52,52 +50,8 @@ def text_units(fmt: str, row: dict, *, min_chars: int = MIN_CHARS) -> list[str]:
     return [u for u in units if len(u) >= min_chars]
 
 
-@dataclass(frozen=True)
-class SplitRef:
-    """One split a run reads: `task` owns the data, `owner` is the task the phase is about (a target
-    task trains on its `train_from` task's data)."""
-    phase: str
-    role: str
-    owner: str
-    task: str
-    split: str
-    lang: str
-    limit: int | None
-
-    @property
-    def label(self) -> str:
-        via = f" (as {self.owner})" if self.owner != self.task else ""
-        return f"{self.phase}:{self.task}/{self.split}/{self.lang}{via}"
-
-
-def _limit(n: int) -> int | None:
-    return None if n is None or n < 0 else n
-
-
-def run_splits(cfg: dict) -> list[SplitRef]:
-    """Every split a run reads, as pipeline.py reads it (rows sampled with seed 0, as `_examples`)."""
-    out = []
-    if cfg["mlm_steps"] > 0:
-        for lang in cfg["mlm_languages"] or tasks.languages("mlm_text", cfg["scale"]):
-            out.append(SplitRef("mlm", "training", "mlm_text", "mlm_text", "train", lang,
-                                _limit(cfg["max_train_examples"])))
-    for name in cfg["intermediate_tasks"]:
-        for lang in cfg["intermediate_languages"]:
-            out.append(SplitRef("intermediate", "training", name, name, "train", lang,
-                                _limit(cfg["max_train_examples"])))
-        out.append(SplitRef("intermediate", "selection", name, name, "validation", "en", _limit(cfg["eval_examples"])))
-    target = cfg["target_task"]
-    if tasks.get_task(target)["format"] != "retrieval":
-        source = tasks.train_task(target)
-        out.append(SplitRef("target", "training", target, source, "train", "en", _limit(cfg["max_train_examples"])))
-        out.append(SplitRef("target", "selection", target, source, "validation", "en", _limit(cfg["eval_examples"])))
-    for lang in data.target_languages(cfg):
-        out.append(SplitRef("target", "evaluation", target, target, "test", lang, _limit(cfg["max_eval_examples"])))
-    return out
-
-
 @functools.lru_cache(maxsize=4096)
-def fingerprint(ref: SplitRef, source: str, data_dir: str | None) -> tuple[frozenset, frozenset, int]:
+def fingerprint(ref: phases.Read, source: str, data_dir: str | None) -> tuple[frozenset, frozenset, int]:
     """(text units, aligned row keys, number of rows) of one split as a run reads it."""
     fmt = tasks.get_task(ref.task)["format"]
     if source == "mirror":
@@ -111,7 +65,7 @@ def fingerprint(ref: SplitRef, source: str, data_dir: str | None) -> tuple[froze
     return frozenset(u for r in rows for u in text_units(fmt, r)), keys, len(rows)
 
 
-def declared(a: SplitRef, b: SplitRef) -> str | None:
+def declared(a: phases.Read, b: phases.Read) -> str | None:
     """The reason tasks.yaml gives for letting two phases' splits share data, if it gives one (on
     either phase's task: XNLI's `shares_data_with: {mnli: ...}` covers intermediate MNLI vs target XNLI)."""
     if a.owner == b.owner:
@@ -130,7 +84,7 @@ def audit_runs(cfgs: list[dict]) -> tuple[list[dict], int]:
     compared: set = set()
     for cfg in cfgs:
         source, data_dir = cfg["source"], cfg["data_dir"] or None
-        refs = run_splits(cfg)
+        refs = phases.reads(cfg)
         for a in refs:
             if a.role != "training":
                 continue

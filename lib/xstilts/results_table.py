@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xstilts import metrics, runs
+from xstilts import metrics, phases, runs
 from xstilts import params as P
 
 # what defines a target run, as columns of the tidy table (`run` is its folder)
@@ -45,10 +45,10 @@ def _upstream_notes(root: Path, scale: str, cfg: dict | None) -> list[str]:
     """The substitute notes of a target run's upstream runs (its intermediate and MLM runs): the data
     its model saw before the target task, which its numbers depend on too."""
     out = []
-    for phase, needed in (("intermediate", "intermediate_tasks"), ("mlm", "mlm_steps")):
-        if not cfg or not cfg.get(needed):
-            continue
+    for phase in ("intermediate", "mlm"):
         try:
+            if not cfg or not phases.trains(cfg, phase):
+                continue
             path = root / scale / phase / runs.run_name(cfg, phase) / runs.RESULT
         except (KeyError, P.ParamsError, TypeError):  # parameters from before a key existed
             continue

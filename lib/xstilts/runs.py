@@ -17,6 +17,7 @@ from pathlib import Path
 
 from xstilts import determinism
 from xstilts import params as P
+from xstilts import phases
 
 RESULT = "result.json"
 
@@ -27,25 +28,13 @@ def runs_root(cfg: dict) -> Path:
 
 
 def run_id(cfg: dict, phase: str) -> str:
-    blob = json.dumps(P.phase_params(cfg, phase), sort_keys=True, separators=(",", ":"))
+    blob = json.dumps(phases.defining_params(cfg, phase), sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
 def run_name(cfg: dict, phase: str) -> str:
-    """A readable prefix for the folder: what the run is, then its hash."""
-    if phase == "mlm":
-        what = f"{cfg['model'].replace('/', '_')}-mlm{cfg['mlm_steps']}"
-    elif phase == "intermediate":
-        what = "+".join(cfg["intermediate_tasks"]) or "none"
-        if cfg["intermediate_languages"] != ["en"]:
-            what += "-" + "".join(cfg["intermediate_languages"])
-    else:
-        what = f"{cfg['target_task']}-after-{'+'.join(cfg['intermediate_tasks']) or 'none'}"
-        if cfg["intermediate_tasks"] and cfg["intermediate_languages"] != ["en"]:
-            what += "-" + "".join(cfg["intermediate_languages"])
-        if cfg["mlm_steps"]:
-            what += f"-mlm{cfg['mlm_steps']}"
-    return f"{what}-s{cfg['seed']}-{run_id(cfg, phase)}"
+    """A readable prefix for the folder: what the run is, then its seed and hash."""
+    return f"{phases.get(phase).label(cfg)}-s{cfg['seed']}-{run_id(cfg, phase)}"
 
 
 # what a run's description names anyway, or never changes a result on purpose
@@ -68,7 +57,7 @@ def describe(cfg: dict, phase: str) -> str:
                  " ".join(cfg["intermediate_languages"]) if inter else "", mlm]
     parts += [f"seed {cfg['seed']}", cfg["model"], cfg["scale"]]
     scale_defaults = P.defaults(cfg["scale"])
-    for key, value in P.phase_params(cfg, phase).items():
+    for key, value in phases.defining_params(cfg, phase).items():
         if key not in _DESCRIBED and value != scale_defaults.get(key):
             parts.append(f"{key} {' '.join(map(str, value)) if isinstance(value, list) else value}")
     return ", ".join(p for p in parts if p)
@@ -167,14 +156,16 @@ def start(cfg: dict, phase: str) -> Path:
     d = run_dir(cfg, phase)
     d.mkdir(parents=True, exist_ok=True)
     write_json(d / "params.json", {"phase": phase, "run_id": run_id(cfg, phase), "description": describe(cfg, phase),
-                                   "defining": P.phase_params(cfg, phase), "all": cfg})
+                                   "defining": phases.defining_params(cfg, phase), "all": cfg})
     return d
 
 
 def finish(d: Path, result: dict, *, device: str) -> dict:
-    result = dict(result, provenance=provenance(device), run_dir=d.name)
-    write_json(d / RESULT, result)
-    return result
+    """Write the run's result (last, atomically) and return it as read back from disk: a run
+    computed now hands its caller exactly what a reused run does (sorted keys, JSON types), so a
+    notebook prints the same either way."""
+    write_json(d / RESULT, dict(result, provenance=provenance(device), run_dir=d.name))
+    return read_json(d / RESULT)
 
 
 def collect(root: Path | str, scale: str, phase: str = "target") -> list[dict]:

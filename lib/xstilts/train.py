@@ -20,6 +20,7 @@ from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
 from xstilts import distributed, encode, precision as amp
+from xstilts.phases import FitSettings
 
 
 class TaskStream:
@@ -147,33 +148,33 @@ def _set_aside(path: Path, log, why: str) -> None:
     log(f"checkpoint {path} {why}; set aside as {path.name}.broken, training from step 0")
 
 
-def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_steps: int,
-        learning_rate: float, weight_decay: float = 0.01, adam_epsilon: float = 1e-8,
-        warmup_ratio: float = 0.1, max_grad_norm: float = 1.0, grad_accum: int = 1,
-        sampling: str = "uniform", seed: int = 0, eval_fn=None, eval_every: int = 0, patience: int = 0,
-        checkpoint: Path | None = None, checkpoint_every: int = 0, device: str = "cpu", precision: str = "fp32",
-        compile_model: bool = False, log=print, head_learning_rate: float | None = None) -> dict:
+def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], settings: FitSettings, *, total_steps: int,
+        eval_fn=None, checkpoint: Path | None = None, device: str = "cpu", log=print) -> dict:
     """Train `models` (task name -> model, possibly sharing an encoder) for `total_steps` optimiser
-    steps; each step draws its task (uniformly or in proportion to dataset size) and accumulates
+    steps with one phase's `settings` (phases.fit_settings builds them whole from the configuration).
+    Each step draws its task (uniformly or in proportion to dataset size) and accumulates
     `grad_accum` batches of it. `precision` (precision.py) sets autocast and fp16 loss scaling;
     `compile_model` runs the training forward through `torch.compile` (the modules, their state and
     checkpoints are the uncompiled ones). Returns training statistics."""
+    learning_rate, head_learning_rate = settings.learning_rate, settings.head_learning_rate
+    grad_accum, seed, precision = settings.grad_accum, settings.seed, settings.precision
+    eval_every, patience, checkpoint_every = settings.eval_every, settings.patience, settings.checkpoint_every
     holder = nn.ModuleDict(models)
     amp.check(precision, device)
     amp.configure(precision, device)
     scaler = amp.grad_scaler(precision, device)
     # dynamic=True: batches are padded per batch, so every length would otherwise recompile
-    forward = {n: torch.compile(m, dynamic=True) for n, m in models.items()} if compile_model else models
+    forward = {n: torch.compile(m, dynamic=True) for n, m in models.items()} if settings.compile_model else models
     rank, world = distributed.world()
     if grad_accum % world:
         raise ValueError(f"grad_accum {grad_accum} must be a multiple of the {world} processes of this run.")
     ddp = distributed.wrap(holder, device) if world > 1 else None
     local_accum = grad_accum // world  # micro-batches per process and step
-    optimizer = make_optimizer(models, learning_rate=learning_rate, weight_decay=weight_decay,
-                               adam_epsilon=adam_epsilon, head_learning_rate=head_learning_rate)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total_steps), total_steps)
+    optimizer = make_optimizer(models, learning_rate=learning_rate, weight_decay=settings.weight_decay,
+                               adam_epsilon=settings.adam_epsilon, head_learning_rate=head_learning_rate)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
     names = list(models)
-    weights = [1.0 if sampling == "uniform" else float(len(streams[n].features)) for n in names]
+    weights = [1.0 if settings.sampling == "uniform" else float(len(streams[n].features)) for n in names]
     picker = random.Random(seed)
     torch.manual_seed(seed)  # dropout masks: a fit is reproducible on its own
     step, best, best_state, bad_evals, history = 0, -math.inf, None, 0, []
@@ -217,8 +218,8 @@ def fit(models: dict[str, nn.Module], streams: dict[str, TaskStream], *, total_s
             tokens += int(batch["attention_mask"].sum())
         if scaler is not None:
             scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-        if max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(clipped, max_grad_norm)
+        if settings.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(clipped, settings.max_grad_norm)
         if scaler is not None:
             scaler.step(optimizer)  # skipped when a gradient overflowed
             scaler.update()
@@ -288,17 +289,16 @@ def mlm_collate(tokenizer, probability: float, generator: torch.Generator):
     return collate
 
 
-def train_mlm(model, tokenizer, texts: list[str], *, steps: int, batch_size: int, learning_rate: float,
-              max_length: int, seed: int, probability: float, weight_decay: float, adam_epsilon: float,
-              warmup_ratio: float, max_grad_norm: float, checkpoint: Path | None = None,
-              checkpoint_every: int = 0, device: str = "cpu", freeze_embeddings: bool = False, precision: str = "fp32",
-              compile_model: bool = False, log=print, head_warmup_steps: int = 0,
-              head_learning_rate: float | None = None) -> dict:
-    """Continued MLM. Every optimisation setting is required: a default here would silently differ
-    from the configuration's (params/base.yaml). The masking generator is part of the checkpoint,
-    so a killed and resumed run masks exactly what an uninterrupted one does. With `head_warmup_steps`, a fresh MLM head (the checkpoint has none) is first
-    trained alone, encoder frozen, so the budget's steps update the encoder through a head that
-    already predicts tokens instead of through noise; the warm-up is not part of the budget."""
+def train_mlm(model, tokenizer, texts: list[str], settings: FitSettings, *, steps: int, batch_size: int,
+              max_length: int, probability: float, checkpoint: Path | None = None, device: str = "cpu",
+              freeze_embeddings: bool = False, log=print, head_warmup_steps: int = 0) -> dict:
+    """Continued MLM with the phase's whole `settings` (phases.fit_settings(cfg, "mlm")): no default
+    here can silently differ from the configuration's. The masking generator is part of the
+    checkpoint, so a killed and resumed run masks exactly what an uninterrupted one does. With
+    `head_warmup_steps`, a fresh MLM head (the checkpoint has none) is first trained alone, encoder
+    frozen, so the budget's steps update the encoder through a head that already predicts tokens
+    instead of through noise; the warm-up is not part of the budget."""
+    seed = settings.seed
     torch.manual_seed(seed)
     features = encode.encode_text([{"text": t} for t in texts], tokenizer, max_length=max_length)
     if freeze_embeddings:
@@ -307,17 +307,15 @@ def train_mlm(model, tokenizer, texts: list[str], *, steps: int, batch_size: int
     warmup = None
     if head_warmup_steps:
         warmup = _warm_up_head(model, tokenizer, features, steps=head_warmup_steps, batch_size=batch_size,
-                               learning_rate=head_learning_rate or learning_rate, seed=seed, probability=probability,
+                               learning_rate=settings.head_learning_rate or settings.learning_rate, seed=seed,
+                               probability=probability,
                                done=checkpoint.with_name("head_warmup.pt") if checkpoint else None,
                                device=device, log=log)
     generator = torch.Generator().manual_seed(seed)
     stream = TaskStream("mlm", features, batch_size, tokenizer.pad_token_id, seed,
                         collate=mlm_collate(tokenizer, probability, generator), generator=generator)
-    stats = fit({"mlm": model}, {"mlm": stream}, total_steps=steps, learning_rate=learning_rate,
-                weight_decay=weight_decay, adam_epsilon=adam_epsilon, warmup_ratio=warmup_ratio,
-                max_grad_norm=max_grad_norm, seed=seed, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                device=device, precision=precision, compile_model=compile_model, log=log,
-                head_learning_rate=head_learning_rate)
+    stats = fit({"mlm": model}, {"mlm": stream}, settings, total_steps=steps, checkpoint=checkpoint, device=device,
+                log=log)
     return dict(stats, head_warmup=warmup) if warmup else stats
 
 
@@ -335,8 +333,9 @@ def _warm_up_head(model, tokenizer, features, *, steps, batch_size, learning_rat
     stream = TaskStream("mlm-head-warmup", features, batch_size, tokenizer.pad_token_id, seed + 1,
                         collate=mlm_collate(tokenizer, probability, generator))
     try:
-        stats = fit({"mlm": model}, {"mlm": stream}, total_steps=steps, learning_rate=learning_rate, seed=seed + 1,
-                    device=device, log=log)
+        # the optimiser's other settings as they were when the warm-up was introduced (FitSettings' defaults)
+        stats = fit({"mlm": model}, {"mlm": stream}, FitSettings(learning_rate=learning_rate, seed=seed + 1),
+                    total_steps=steps, device=device, log=log)
     finally:
         for p in encoder:
             p.requires_grad_(True)

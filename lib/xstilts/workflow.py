@@ -23,10 +23,9 @@ from pathlib import Path
 import yaml
 
 from xstilts import params as P
-from xstilts import audit, data, determinism, preflight, progress, runs, warm
+from xstilts import audit, data, determinism, phases, preflight, progress, runs, warm
 
 NOTEBOOKS = P.REPO_ROOT / "notebooks"
-PHASE_NOTEBOOK = {"mlm": "01_mlm.ipynb", "intermediate": "02_intermediate.ipynb", "target": "03_target.ipynb"}
 GRID_KEYS = {"description", "analysis", "seeds", "grid", "params", "scales", "runs"}
 SCALE_GRID_KEYS = {"grid", "params", "runs"}  # what `scales: {<scale>: ...}` may override
 LOCK = ".xstilts-run.lock"
@@ -116,13 +115,9 @@ def jobs_for(cfgs: list[dict], runs_root: Path) -> dict[str, dict]:
     jobs: dict[str, dict] = {}
     for cfg in cfgs:
         upstream = None
-        for phase in ("mlm", "intermediate", "target"):
-            if phase == "mlm" and cfg["mlm_steps"] == 0:
-                continue
-            if phase == "intermediate" and not cfg["intermediate_tasks"]:
-                continue
+        for phase in phases.chain(cfg):
             rel = str(runs.run_dir(cfg, phase).relative_to(runs.runs_root(cfg)))
-            jobs.setdefault(rel, {"phase": phase, "notebook": str(NOTEBOOKS / PHASE_NOTEBOOK[phase]),
+            jobs.setdefault(rel, {"phase": phase, "notebook": str(NOTEBOOKS / phases.get(phase).notebook),
                                   "upstream": upstream,
                                   "params": {k: cfg[k] for k in P.SCHEMA if k not in ("runs_dir",)}})
             upstream = rel
