@@ -308,3 +308,20 @@ def test_write_xtreme_predictions_layout(tmp_path):
 
     with pytest.raises(ValueError):
         submission.write_xtreme_predictions("mnli", "en", ["x"], tmp_path)
+
+
+def test_one_xtreme_rule_task_metric_equals_xtreme_value_for_every_registered_target():
+    # task_metric (scores without a metric name) and xtreme_value (what every table uses) are one rule
+    from xstilts import tasks
+
+    fake = {"squad": {"exact_match": 60.0, "f1": 80.0}, "squad_v2": {"exact_match": 50.0, "f1": 70.0},
+            "mlqa": {"exact_match": 40.0, "f1": 60.0}, "seqeval_f1": {"f1": 71.0, "precision": 1.0, "recall": 2.0},
+            "upos_accuracy": {"accuracy": 88.0}, "accuracy": {"accuracy": 66.0}, "tatoeba_accuracy": {"accuracy": 55.0},
+            "bucc_f1": {"f1": 77.0, "precision": 3.0, "recall": 4.0, "threshold": 0.5}}
+    seen = set()
+    for name in tasks.task_names("target"):
+        metric = tasks.get_task(name)["metric"]
+        assert metric in fake, f"{name}: add its metric {metric} to this test"
+        assert M.task_metric(name, fake[metric]) == pytest.approx(M.xtreme_value(metric, fake[metric])), name
+        seen.add(metric)
+    assert {"squad", "accuracy", "tatoeba_accuracy"} <= seen

@@ -11,9 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from xstilts import params as P
-from xstilts import phases, runs
+from xstilts import metrics, phases, runs
 
-QA_METRICS = {"squad", "squad_v2", "mlqa"}
 # ISO 15924 script of every language in tasks.yaml's XTREME / XTREME-R / XCOPA lists
 SCRIPTS = {
     **dict.fromkeys("af de en es et eu fi fr ht hu id it jv ms nl pl pt qu ro sw tl tr vi wo yo".split(), "Latn"),
@@ -175,10 +174,11 @@ def script_of(lang: str, scale: str) -> str:
 
 
 def xtreme_score(frame: pd.DataFrame) -> pd.Series:
-    """XTREME's per-language number: the headline metric, QA as (EM + F1) / 2."""
+    """XTREME's per-language number, row by row: metrics.xtreme_value, vectorised (`score` holds
+    each row's headline; QA rows become (EM + F1) / 2)."""
     score = frame["score"].astype(float)
     if "m.exact_match" in frame and "m.f1" in frame:
-        qa = frame["metric"].isin(QA_METRICS) & frame["m.exact_match"].notna()
+        qa = frame["metric"].isin(metrics.QA_METRICS) & frame["m.exact_match"].notna()
         score = score.where(~qa, (frame["m.exact_match"] + frame["m.f1"]) / 2)
     return score
 
