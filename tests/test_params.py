@@ -109,3 +109,18 @@ def test_notebook_job_command_line_reads_params_file_then_p_overrides(tmp_path, 
     monkeypatch.delenv("XSTILTS_WARM_SOCKET", raising=False)
     workflow.main(["in.ipynb", "out.ipynb", "-f", str(params_file), "-p", "seed", "3", "-p", "runs_dir", "/x y"])
     assert seen == {"nb": "in.ipynb", "out": "out.ipynb", "parameters": {"scale": "smoke", "seed": 3, "runs_dir": "/x y"}}
+
+
+def test_languages_are_chosen_by_data_source_not_by_scale():
+    from xstilts import phases, tasks
+
+    task = tasks.get_task("udpos")
+    assert task.get("mirror_languages") and set(task["mirror_languages"]) < set(task["languages"])
+    # the full scale read from a local mirror evaluates on the languages the mirror has
+    full_from_mirror = P.resolve({"scale": "full", "source": "mirror", "target_task": "udpos"})
+    assert phases.target_languages(full_from_mirror) == task["mirror_languages"]
+    assert phases.target_languages(P.resolve({"scale": "full", "target_task": "udpos"})) == task["languages"]
+    assert phases.target_languages(P.resolve({"scale": "offline", "target_task": "udpos"})) == task["mirror_languages"]
+    with pytest.raises(P.ParamsError, match="from the mirror source"):
+        P.resolve({"scale": "full", "source": "mirror", "target_task": "udpos",
+                   "target_languages": [next(l for l in task["languages"] if l not in task["mirror_languages"])]})

@@ -252,17 +252,17 @@ def _check_tasks_and_languages(cfg: dict) -> None:
         known = task_registry.task_names("target")
         raise ParamsError(f"Unknown target task {target!r}.{task_registry.did_you_mean(target, known)} "
                           f"Target tasks: {', '.join(known)}.")
-    known = task_registry.languages(target, cfg["scale"])
+    known = task_registry.languages(target, cfg["source"])
     bad = [lang for lang in cfg["target_languages"] if lang not in known]
     if bad:
-        raise ParamsError(f"Language(s) {', '.join(bad)} are not available for {target} at the "
-                          f"{cfg['scale']} scale. Available: {', '.join(known)}.")
-    if cfg["scale"] == "smoke":
-        from xstilts.smoke import LANGUAGES
+        raise ParamsError(f"Language(s) {', '.join(bad)} are not available for {target} from the {cfg['source']} "
+                          f"source ({cfg['scale']} scale). Available: {', '.join(known)}.")
+    if cfg["source"] == "smoke":  # every smoke task has every synthetic language
+        known = task_registry.languages("mlm_text", "smoke")
         for key in ("intermediate_languages", "mlm_languages"):
-            bad = [lang for lang in cfg[key] if lang not in LANGUAGES]
+            bad = [lang for lang in cfg[key] if lang not in known]
             if bad:
-                raise ParamsError(f"{key}: {', '.join(bad)} are not smoke languages ({', '.join(LANGUAGES)}).")
+                raise ParamsError(f"{key}: {', '.join(bad)} are not smoke languages ({', '.join(known)}).")
 
 
 def resolve(values: dict | None = None, *, scale: str | None = None, where: str = "the given values") -> dict:
@@ -290,9 +290,9 @@ def resolve(values: dict | None = None, *, scale: str | None = None, where: str 
     _check_ranges(cfg)
     _check_gpus(cfg)
     _check_model(cfg["model"])
-    _check_tasks_and_languages(cfg)
     if cfg["source"] == "auto":
         cfg["source"] = task_registry.SCALE_SOURCE[cfg["scale"]]
+    _check_tasks_and_languages(cfg)
     return cfg
 
 

@@ -78,13 +78,18 @@ def _limit(n: int) -> int | None:
     return None if n is None or n < 0 else n
 
 
+def source(cfg: dict) -> str:
+    """The data source a configuration reads (`auto`: its scale's, tasks.SCALE_SOURCE)."""
+    return tasks.SCALE_SOURCE[cfg["scale"]] if cfg["source"] == "auto" else cfg["source"]
+
+
 def target_languages(cfg: dict) -> list[str]:
-    """The languages a run evaluates its target task in (all of the source's, unless narrowed)."""
-    return cfg["target_languages"] or tasks.languages(cfg["target_task"], cfg["scale"])
+    """The languages a run evaluates its target task in (all its data source has, unless narrowed)."""
+    return cfg["target_languages"] or tasks.languages(cfg["target_task"], source(cfg))
 
 
 def mlm_languages(cfg: dict) -> list[str]:
-    return cfg["mlm_languages"] or tasks.languages("mlm_text", cfg["scale"])
+    return cfg["mlm_languages"] or tasks.languages("mlm_text", source(cfg))
 
 
 def _intermediate_suffix(cfg: dict) -> str:

@@ -156,7 +156,7 @@ def run_mlm(cfg) -> dict:
     seed_everything(cfg)
     device = device_of(cfg)
     base = models.resolve(cfg["model"])
-    langs = cfg["mlm_languages"] or tasks.languages("mlm_text", cfg["scale"])
+    langs = phases.mlm_languages(cfg)
     texts = [e["text"] for lang in langs for e in _examples(cfg, "mlm_text", "train", lang, cfg["max_train_examples"])]
     # every 20th sentence is held out: masked-token accuracy is measured on text the MLM never saw
     held_out, texts = texts[::20], [t for i, t in enumerate(texts) if i % 20]

@@ -47,15 +47,20 @@ def task_names(role: str | None = None) -> list[str]:
     return [n for n, t in all_tasks().items() if role is None or t["role"] == role]
 
 
-def languages(name: str, scale: str) -> list[str]:
-    """Evaluation languages of a task at a scale (smoke: the synthetic languages)."""
-    task = get_task(name)
-    if scale == "smoke":
+def languages(name: str, source: str) -> list[str]:
+    """A task's languages as one data source has them: the synthetic languages (smoke), the
+    mirror's (`mirror_languages`, where the mirror holds fewer than the benchmark), the Hub's
+    (`languages`). A scale name is read as its source (SCALE_SOURCE)."""
+    source = SCALE_SOURCE.get(source, source)
+    if source == "smoke":
         from xstilts.smoke import LANGUAGES
         return list(LANGUAGES)
-    if scale == "offline":
+    task = get_task(name)
+    if source == "mirror":
         return list(task.get("mirror_languages") or task.get("languages") or ["en"])
-    return list(task.get("languages") or ["en"])
+    if source == "hub":
+        return list(task.get("languages") or ["en"])
+    raise ValueError(f"Unknown data source {source!r}: one of smoke, mirror, hub.")
 
 
 def train_task(name: str) -> str:
