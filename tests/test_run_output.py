@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from xstilts import params as P
 from xstilts import progress, runs, warm, workflow
 
 QUICK_GRID = """description: three quick smoke runs
@@ -110,8 +111,10 @@ def test_a_score_is_the_zero_shot_average_or_the_best_dev_score():
     assert progress.score({"phase": "mlm", "train": {"best_dev": None}}) == "trained"
 
 
-def test_an_analysis_older_than_a_result_it_reads_is_stale(tmp_path):
-    the_plan = {"scale": "smoke", "analyses": {"a0": ["smoke/target/a"]}}
+def test_an_analysis_older_than_a_result_or_code_file_it_reads_is_stale(tmp_path):
+    code = tmp_path / "a0.py"
+    code.write_text("")
+    the_plan = {"scale": "smoke", "analyses": {"a0": ["smoke/target/a"]}, "analysis_code": {"a0": [str(code)]}}
     result = tmp_path / "smoke/target/a/result.json"
     runs.write_json(result, {})
     assert workflow._stale_analyses(the_plan, tmp_path) == ["a0"]  # never written
@@ -119,9 +122,19 @@ def test_an_analysis_older_than_a_result_it_reads_is_stale(tmp_path):
     out.parent.mkdir(parents=True)
     out.write_text("{}")
     os.utime(result, (time.time() - 60,) * 2)
+    os.utime(code, (time.time() - 60,) * 2)
     assert workflow._stale_analyses(the_plan, tmp_path) == []
+    os.utime(code, (time.time() + 60,) * 2)  # its code changed
+    assert workflow._stale_analyses(the_plan, tmp_path) == ["a0"]
+    os.utime(code, (time.time() - 60,) * 2)
     os.utime(result, (time.time() + 60,) * 2)
     assert workflow._stale_analyses(the_plan, tmp_path) == ["a0"]
+
+
+def test_an_analysis_depends_on_its_notebook_its_module_and_the_shared_analysis_modules():
+    the_plan = workflow.plan([str(P.PARAMS_DIR / "experiments" / "a0_main_table.yaml")], "smoke", "/tmp/nowhere")
+    names = {Path(f).name for f in the_plan["analysis_code"]["a0_main_table"]}
+    assert names == {"a0_main_table.ipynb", "a0_main_table.py", "results.py", "results_table.py", "stats.py", "paper.py"}
 
 
 def test_incomplete_markers_are_seen(tmp_path):

@@ -214,3 +214,18 @@ def test_after_a_smoke_grid_status_is_all_done_and_results_match_the_result_file
                     (row,) = [x for x in rows if (x["run"], x["language"], x["metric"]) == (r["run_dir"], lang, metric)]
                     assert float(row["value"]) == pytest.approx(value, abs=1e-9)
     assert len(rows) == n_expected > 0
+
+
+def test_status_says_an_analysis_whose_code_changed_is_out_of_date(grid, tmp_path):
+    root = tmp_path / "runs"
+    _make_runs(grid, root, {})
+    out_nb = root / "smoke" / "analyses" / "a0_main_table.ipynb"
+    out_nb.parent.mkdir(parents=True)
+    out_nb.write_text("{}")
+    code = [Path(f) for f in workflow.plan([str(grid)], "smoke", str(root))["analysis_code"]["a0_main_table"]]
+    old = min(f.stat().st_mtime for f in code) - 60
+    for r in (root / "smoke").glob("*/*/result.json"):
+        os.utime(r, (old, old))
+    os.utime(out_nb, (old + 30, old + 30))  # newer than its results, older than its code
+    assert status.grid_status([str(grid)], "smoke", str(root))["analyses"][0]["state"].startswith(
+        "out of date (its code changed: ")

@@ -96,8 +96,15 @@ def grid_status(grid_paths: list[str], scale: str, runs_dir: str | None = None, 
             state = "ready (every run done; the next `xstilts run` executes it)"
         else:  # Snakemake reruns an analysis whose notebook is older than one of its inputs
             newer = sum((root / r / runs.RESULT).stat().st_mtime > output.stat().st_mtime for r in needed)
-            state = "done" if not newer else (f"out of date (older than {newer} of its {len(needed)} runs' "
-                                              "results; the next `xstilts run` reruns it)")
+            code = [Path(f).name for f in the_plan.get("analysis_code", {}).get(name, [])
+                    if Path(f).stat().st_mtime > output.stat().st_mtime]
+            if newer:
+                state = (f"out of date (older than {newer} of its {len(needed)} runs' results; the next "
+                         "`xstilts run` reruns it)")
+            elif code:
+                state = f"out of date (its code changed: {', '.join(code)}; the next `xstilts run` reruns it)"
+            else:
+                state = "done"
         analyses.append({"analysis": name, "state": state, "waiting_on": waiting, "notebook": str(output)})
     counts = {s: sum(r["state"] == s for r in rows) for s in STATES}
     return {"scale": scale, "runs_root": str(root), "runs": rows, "counts": counts, "analyses": analyses}

@@ -145,7 +145,20 @@ def plan(grid_paths: list[str], scale: str, runs_dir: str | None = None) -> dict
         raise P.ParamsError(f"{', '.join(grid_paths)} expand(s) to no runs and no analysis at the {scale} "
                             f"scale: check the grid's `grid:` / `runs:` and `scales: {{{scale}: ...}}`.")
     return {"scale": scale, "runs_root": str(root), "repo": str(P.REPO_ROOT), "jobs": jobs,
-            "analyses": {a: sorted(r) for a, r in analyses.items()}}
+            "analyses": {a: sorted(r) for a, r in analyses.items()},
+            "analysis_code": {a: [str(f) for f in analysis_code(a)] for a in analyses}}
+
+
+# the modules every analysis reads its results and writes its tables and figures through
+ANALYSIS_SHARED = ("results", "results_table", "stats", "paper")
+
+
+def analysis_code(analysis: str) -> list[Path]:
+    """The code an analysis's outputs depend on: its notebook, its module, the shared analysis modules."""
+    lib = Path(__file__).resolve().parent
+    files = [NOTEBOOKS / f"{analysis}.ipynb", lib / "analyses" / f"{analysis}.py",
+             *(lib / f"{m}.py" for m in ANALYSIS_SHARED)]
+    return [f for f in files if f.exists()]
 
 
 def check_cores(cores: int) -> None:
@@ -321,11 +334,12 @@ def _write_plan(the_plan: dict, root: Path, grid_paths: list[str]) -> Path:
 
 
 def _stale_analyses(the_plan: dict, root: Path) -> list[str]:
-    """Analyses Snakemake would (re)write: missing, or older than a result they read (--rerun-triggers mtime)."""
+    """Analyses Snakemake would (re)write: missing, or older than a result or code file they read
+    (--rerun-triggers mtime)."""
     stale = []
     for analysis, needed in the_plan["analyses"].items():
         out = root / the_plan["scale"] / "analyses" / f"{analysis}.ipynb"
-        inputs = [root / rel / runs.RESULT for rel in needed]
+        inputs = [root / rel / runs.RESULT for rel in needed] + [Path(f) for f in the_plan["analysis_code"][analysis]]
         if not out.exists() or any(not f.exists() or f.stat().st_mtime > out.stat().st_mtime for f in inputs):
             stale.append(analysis)
     return stale
