@@ -100,6 +100,11 @@ def test_the_summary_says_which_analyses_were_written_and_where(tmp_path):
     shown = progress.Progress(the_plan, ["a0_main_table", "a1_task_scaling_pos"], out=lambda text, flush: lines.append(text))
     progress.record(notebook, "done", seconds=9.0)
     shown.summary(10.0, None)
+    # a1 was stale but Snakemake did not rerun it (its inputs' content is unchanged: checksums)
+    assert lines[1].startswith("Analyses: 1 written, 2 up to date. ")
+    progress.record(tmp_path / "smoke/analyses/a1_task_scaling_pos.ipynb", "failed", seconds=1.0, error="ValueError")
+    lines.clear()
+    shown.summary(10.0, None)
     assert lines[1].startswith("Analyses: 1 written, 1 up to date, failed: a1_task_scaling_pos. ")
     assert f"Figures in {progress.short(paper.FIGURES / 'smoke')}/, " in lines[1]
     assert "tables and macros in" in lines[1] and str(tmp_path / "smoke/analyses") in lines[1]

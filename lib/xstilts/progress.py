@@ -125,14 +125,18 @@ class Progress:
                 self.pending.remove(rel)
 
     def analysis_states(self) -> dict[str, str]:
-        """Each analysis of the plan: "written", "up to date" or "failed"."""
+        """Each analysis of the plan: "written", "up to date", "not run" or "failed". An analysis
+        older than its inputs that Snakemake did not rerun is up to date: Snakemake also compares
+        checksums, so an input rewritten with the same content (a touched file) reruns nothing."""
         states = {}
         for name in self.plan["analyses"]:
             rec = self._new_record(name, self._analysis(name))
             if name not in self.stale_analyses:
                 states[name] = "up to date"
+            elif rec is None:
+                states[name] = "not run" if (self.pending or self.failed) else "up to date"
             else:
-                states[name] = "written" if rec and rec["state"] == "done" else "failed"
+                states[name] = "written" if rec["state"] == "done" else "failed"
         return states
 
     def summary(self, wall: float, snakemake_log: Path | None) -> None:
@@ -147,10 +151,13 @@ class Progress:
 
             scale = self.plan["scale"]
             failed = [a for a, s in analyses.items() if s == "failed"]
+            not_run_analyses = [a for a, s in analyses.items() if s == "not run"]
             written = sum(s == "written" for s in analyses.values())
-            state = f"{written} written, {len(analyses) - written - len(failed)} up to date"
+            state = f"{written} written, {sum(s == 'up to date' for s in analyses.values())} up to date"
             if failed:
                 state += f", failed: {', '.join(failed)}"
+            if not_run_analyses:
+                state += f", not run: {', '.join(not_run_analyses)}"
             self.out(f"Analyses: {state}. Figures in {short(paper.FIGURES / scale)}/, tables and macros in "
                      f"{short(paper.GENERATED / scale)}/, executed analysis notebooks in "
                      f"{short(self.root / scale / 'analyses')}/.", flush=True)
