@@ -264,3 +264,11 @@ def test_partial_grids_and_archived_designs(tmp_path, monkeypatch):
     archived = results.grid_results(frame, "g", "smoke")
     assert list(archived["score"]) == [2.0] and archived.attrs == {"runs": (1, 1), "design": "old"}
     assert "archived design old" in results.describe(archived, "smoke")
+
+
+def test_the_runs_shown_sentence_lists_each_configurations_seeds():
+    from xstilts.analyses import a0_main_table as a0
+
+    assert a0._seed_list([2, 0, 1]) == "seeds 0--2"
+    assert a0._seed_list([1, 3]) == "seeds 1, 3"
+    assert a0._seed_list([4]) == "seed 4"

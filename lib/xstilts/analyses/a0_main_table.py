@@ -111,9 +111,29 @@ def selection_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("target")
 
 
+def _seed_list(seeds) -> str:
+    seeds = sorted(int(s) for s in seeds)
+    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]}--{seeds[-1]}"
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
+
+
+def runs_shown(frame: pd.DataFrame) -> str:
+    """Which runs the table holds, in words, for the paper's text: 'udpos: none (seeds 0--2),
+    none + 250 target steps (seeds 0--2), mnli (seeds 0--2)'. Generated, so it follows the runs."""
+    zs = scores(frame)
+    parts = []
+    for target, group in zs.groupby("target", sort=True):
+        configs = group.groupby(["kind", "config"])["seed"].unique().sort_index()
+        parts.append(f"{target}: " + ", ".join(f"{tex(config)} ({_seed_list(seeds)})"
+                                               for (_, config), seeds in configs.items()))
+    return "; ".join(parts)
+
+
 def main_table_macros(table: pd.DataFrame, change: pd.DataFrame, selected: pd.DataFrame,
-                      runs: tuple[int, int] | None = None) -> dict:
-    """The numbers the paper's text quotes; `runs` = (finished, planned) target runs of the grid."""
+                      runs: tuple[int, int] | None = None, frame: pd.DataFrame | None = None) -> dict:
+    """The numbers the paper's text quotes; `runs` = (finished, planned) target runs of the grid;
+    `frame` (the grid's results) adds which runs those are."""
     picked = selected.dropna(subset=["change vs none"])
     values = {"a0 none average": float(table.loc["none", "average"]) if "none" in table.index else np.nan,
               "a0 selected average gain": float(picked["change vs none"].mean()) if len(picked) else np.nan,
@@ -130,6 +150,8 @@ def main_table_macros(table: pd.DataFrame, change: pd.DataFrame, selected: pd.Da
     if runs:
         values["a0 runs finished"], values["a0 runs planned"] = int(runs[0]), int(runs[1])
     values["a0 targets"] = ", ".join(sorted(table.columns.drop("average", errors="ignore")))
+    if frame is not None:
+        values["a0 runs shown"] = runs_shown(frame)
     return values
 
 
