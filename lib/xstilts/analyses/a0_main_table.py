@@ -131,9 +131,11 @@ def runs_shown(frame: pd.DataFrame) -> str:
 
 
 def main_table_macros(table: pd.DataFrame, change: pd.DataFrame, selected: pd.DataFrame,
-                      runs: tuple[int, int] | None = None, frame: pd.DataFrame | None = None) -> dict:
+                      runs: tuple[int, int] | None = None, frame: pd.DataFrame | None = None,
+                      intervals: pd.DataFrame | None = None) -> dict:
     """The numbers the paper's text quotes; `runs` = (finished, planned) target runs of the grid;
-    `frame` (the grid's results) adds which runs those are."""
+    `frame` (the grid's results) adds which runs those are, `intervals` the sentence that states
+    every change with its interval and test."""
     picked = selected.dropna(subset=["change vs none"])
     values = {"a0 none average": float(table.loc["none", "average"]) if "none" in table.index else np.nan,
               "a0 selected average gain": float(picked["change vs none"].mean()) if len(picked) else np.nan,
@@ -152,6 +154,8 @@ def main_table_macros(table: pd.DataFrame, change: pd.DataFrame, selected: pd.Da
     values["a0 targets"] = ", ".join(sorted(table.columns.drop("average", errors="ignore")))
     if frame is not None:
         values["a0 runs shown"] = runs_shown(frame)
+    if intervals is not None and len(intervals):
+        values["a0 intervals"] = tex(intervals_text(intervals))
     return values
 
 
