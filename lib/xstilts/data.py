@@ -343,11 +343,6 @@ def check_available(task_name: str, split: str, lang: str, *, source: str, data_
             raise _empty_file(path, task_name, split, lang)
 
 
-def target_languages(cfg: dict) -> list[str]:
-    """The languages a run evaluates its target task in (all of the scale's, unless narrowed)."""
-    return phases.target_languages(cfg)
-
-
 def needed_splits(cfg: dict) -> list[tuple[str, str, str]]:
     """Every (task, split, language) a configuration's runs read (phases.reads), each once, in order."""
     return list(dict.fromkeys((r.task, r.split, r.lang) for r in phases.reads(cfg)))

@@ -164,7 +164,7 @@ class Estimator:
             what, extra, budget = "+".join(names), 0, cfg["intermediate_max_tokens"]
         else:
             name = cfg["target_task"]
-            langs = data.target_languages(cfg)
+            langs = phases.target_languages(cfg)
             test = sum(self.rows(cfg, name, "test", lang, cfg["max_eval_examples"]) for lang in langs)
             if tasks.get_task(name)["format"] == "retrieval":
                 return {"what": name, "train_examples": 0, "eval_examples": test, "optimizer_steps": 0}

@@ -294,7 +294,7 @@ def run_target(cfg) -> dict:
     device = device_of(cfg)
     name = cfg["target_task"]
     task = tasks.get_task(name)
-    langs = data.target_languages(cfg)
+    langs = phases.target_languages(cfg)
     tokenizer = models.load_tokenizer(upstream["checkpoint"])
     test_sets = {lang: _examples(cfg, name, "test", lang, cfg["max_eval_examples"]) for lang in langs}
     if task["format"] != "retrieval":  # all data before the model: a broken file fails before training
