@@ -2,7 +2,7 @@
 import pytest
 
 from xstilts import params as P
-from xstilts import runs, workflow
+from xstilts import config, runs, workflow
 
 
 def test_defaults_resolve_at_every_scale():
@@ -10,7 +10,7 @@ def test_defaults_resolve_at_every_scale():
         cfg = P.resolve({"scale": scale})
         assert cfg["scale"] == scale
         assert cfg["source"] == {"smoke": "smoke", "offline": "mirror", "full": "hub"}[scale]
-        assert set(cfg) == set(P.SCHEMA)
+        assert set(cfg) == set(config.KEYS)
 
 
 def test_full_scale_uses_paper_hyperparameters():
@@ -36,6 +36,32 @@ def test_bad_values_are_rejected_with_a_clear_message(values, message):
     with pytest.raises(P.ParamsError) as err:
         P.resolve(values)
     assert message in str(err.value)
+
+
+def test_every_problem_is_named_in_one_message():
+    # pydantic collects every field error; the user fixes them all in one round, not one per run
+    with pytest.raises(P.ParamsError) as err:
+        P.resolve({"target_epochs": -1, "eval_batch_size": 0, "device": "gpu"})
+    text = str(err.value)
+    for part in ("'target_epochs' = -1.0 is out of range", "'eval_batch_size' = 0 is out of range",
+                 "'device' = 'gpu' is not one of auto, cpu, cuda"):
+        assert part in text
+    assert "Traceback" not in text and "pydantic" not in text  # the project's sentences, not pydantic's
+
+
+def test_the_configuration_is_strict_and_typed():
+    # no silent coercion: "3" is not 3 and True is not 1; an int for a float becomes a float
+    for bad in ({"seed": "3"}, {"target_batch_size": True}, {"learning_rate": "1e-5"}, {"freeze_embeddings": 1}):
+        with pytest.raises(P.ParamsError, match="must be"):
+            P.resolve(bad)
+    cfg = P.resolve({"target_epochs": 3, "learning_rate": 1})
+    assert cfg["target_epochs"] == 3.0 and type(cfg["target_epochs"]) is float and type(cfg["learning_rate"]) is float
+    # the validated model is frozen, and it forbids keys it does not define
+    model = config.RunConfig.model_validate(P.defaults("smoke"))
+    with pytest.raises(Exception):
+        model.seed = 3
+    with pytest.raises(config.ConfigError, match="Unknown parameter 'sed'"):
+        config.validate({**P.defaults("smoke"), "sed": 1})
 
 
 def test_notebook_namespace_rejects_unknown_injected_names():

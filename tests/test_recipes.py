@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from xstilts import params as P
-from xstilts import phases, recipes, runs, tasks, workflow
+from xstilts import config, phases, recipes, runs, tasks, workflow
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_hashes_smoke_offline.json"
 GRIDS = sorted((P.PARAMS_DIR / "experiments").glob("*.yaml"))
@@ -94,7 +94,7 @@ def test_every_recipe_sets_only_known_keys_of_its_role():
         for scale in (tasks.get_task(name).get("recipe") or {}):
             assert scale in tasks.SCALES, (name, scale)
             recipe = recipes.recipe(name, scale)
-            assert set(recipe) <= set(P.SCHEMA), name
+            assert set(recipe) <= set(config.KEYS), name
 
 
 def _current():

@@ -1,6 +1,7 @@
-"""Parameters: one flat schema, merged base < scale < grid < explicit values, validated up front.
+"""Parameters: base.yaml < scale < task recipes < grid < explicit values, merged, then validated once.
 
-Every problem (unknown key, wrong type, unknown task/language/model) raises `ParamsError` with a
+The types, choices and ranges are `config.RunConfig` (pydantic); this module adds the checks that
+need the task registry (tasks, languages, model names) and the "did you mean" hints. Every problem (unknown key, wrong type, unknown task/language/model) raises `ParamsError` with a
 one-paragraph message *before* any data is loaded or any model is built. Papermill itself only
 warns about unknown parameters; `from_namespace` closes that gap for notebooks.
 """
@@ -14,118 +15,11 @@ from pathlib import Path
 
 import yaml
 
-from xstilts import recipes
+from xstilts import config, recipes
 from xstilts import tasks as task_registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAMS_DIR = Path(os.environ.get("XSTILTS_PARAMS", REPO_ROOT / "params"))
-
-# key -> (type, allowed values or None). float keys accept ints; list keys hold strings.
-SCHEMA: dict[str, tuple[type, tuple | None]] = {
-    "scale": (str, task_registry.SCALES),
-    "model": (str, None),
-    "source": (str, ("auto", "smoke", "mirror", "hub")),
-    "data_dir": (str, None),
-    "runs_dir": (str, None),
-    "seed": (int, None),
-    "mlm_steps": (int, None),
-    "mlm_languages": (list, None),
-    "mlm_batch_size": (int, None),
-    "mlm_learning_rate": (float, None),
-    "mlm_probability": (float, None),
-    "mlm_head_warmup_steps": (int, None),
-    "mlm_max_tokens": (int, None),
-    "intermediate_tasks": (list, None),
-    "intermediate_languages": (list, None),
-    "multitask_sampling": (str, ("uniform", "proportional")),
-    "intermediate_epochs": (float, None),
-    "intermediate_batch_size": (int, None),
-    "intermediate_grad_accum": (int, None),
-    "target_task": (str, None),
-    "target_languages": (list, None),
-    "target_epochs": (float, None),
-    "target_batch_size": (int, None),
-    "target_grad_accum": (int, None),
-    "learning_rate": (float, None),
-    "adam_epsilon": (float, None),
-    "weight_decay": (float, None),
-    "warmup_ratio": (float, None),
-    "max_grad_norm": (float, None),
-    "intermediate_max_steps": (int, None),
-    "intermediate_max_tokens": (int, None),
-    "extra_target_steps": (int, None),
-    "head_learning_rate": (float, None),
-    "target_max_steps": (int, None),
-    "freeze_embeddings": (bool, None),
-    "max_length": (int, None),
-    "max_length_qa": (int, None),
-    "max_length_retrieval": (int, None),
-    "long_sentences": (str, ("window", "truncate")),
-    "doc_stride": (int, None),
-    "max_train_examples": (int, None),
-    "max_eval_examples": (int, None),
-    "eval_every": (int, None),
-    "eval_examples": (int, None),
-    "early_stopping_patience": (int, None),
-    "eval_batch_size": (int, None),
-    "retrieval_layer": (int, None),
-    "device": (str, ("auto", "cpu", "cuda")),
-    "precision": (str, ("fp32", "bf16", "fp16")),
-    "gradient_checkpointing": (bool, None),
-    "torch_compile": (bool, None),
-    "threads": (int, None),
-    "cpu_kernels": (str, ("portable", "fast")),
-    "gpus_per_run": (int, None),
-    "checkpoint_every": (int, None),
-}
-
-# Value ranges, checked after the types: key -> (is the value allowed?, what is allowed). A value
-# outside its range would train nothing (epochs <= 0), divide by zero (batch size 0) or fail only
-# after training (eval_batch_size 0), so it is refused up front.
-def _at_least(n):
-    return lambda v: v >= n
-
-
-def _minus_one_or_at_least(n):
-    return lambda v: v == -1 or v >= n
-
-
-RANGES: dict[str, tuple] = {
-    "seed": (_at_least(0), ">= 0"),
-    "mlm_steps": (_at_least(0), ">= 0 (0 = no MLM phase)"),
-    "mlm_batch_size": (_at_least(1), ">= 1"),
-    "mlm_learning_rate": (lambda v: v > 0, "> 0"),
-    "mlm_probability": (lambda v: 0 < v < 1, "between 0 and 1 (exclusive)"),
-    "intermediate_epochs": (lambda v: v > 0, "> 0"),
-    "intermediate_batch_size": (_at_least(1), ">= 1"),
-    "intermediate_grad_accum": (_at_least(1), ">= 1"),
-    "target_epochs": (lambda v: v > 0, "> 0"),
-    "target_batch_size": (_at_least(1), ">= 1"),
-    "target_grad_accum": (_at_least(1), ">= 1"),
-    "learning_rate": (lambda v: v > 0, "> 0"),
-    "adam_epsilon": (lambda v: v > 0, "> 0"),
-    "weight_decay": (_at_least(0), ">= 0"),
-    "warmup_ratio": (lambda v: 0 <= v <= 1, "between 0 and 1"),
-    "max_grad_norm": (_at_least(0), ">= 0 (0 = no clipping)"),
-    "intermediate_max_steps": (_minus_one_or_at_least(1), "-1 (epochs decide) or >= 1"),
-    "target_max_steps": (_minus_one_or_at_least(1), "-1 (epochs decide) or >= 1"),
-    "max_length": (_at_least(8), ">= 8 tokens"),
-    "max_length_qa": (_at_least(8), ">= 8 tokens"),
-    "doc_stride": (_at_least(1), ">= 1"),
-    "max_train_examples": (_minus_one_or_at_least(1), "-1 (all) or >= 1"),
-    "max_eval_examples": (_minus_one_or_at_least(1), "-1 (all) or >= 1"),
-    "eval_every": (_at_least(0), ">= 0 (0 = never)"),
-    "eval_examples": (_minus_one_or_at_least(1), "-1 (all) or >= 1"),
-    "early_stopping_patience": (_at_least(0), ">= 0 (0 = never stop early)"),
-    "eval_batch_size": (_at_least(1), ">= 1"),
-    "retrieval_layer": (_at_least(-1), "-1 (the middle layer) or a layer index >= 0"),
-    "threads": (_at_least(0), ">= 0 (0 = torch's default)"),
-    "gpus_per_run": (_at_least(1), ">= 1 (GPUs of one run, data-parallel through accelerate)"),
-    "checkpoint_every": (_at_least(0), ">= 0 (0 = never)"),
-}
-# lists that must name something, and must not name it twice ([mnli, mnli] is no new run)
-NON_EMPTY_LISTS = ("intermediate_languages",)
-UNIQUE_LISTS = ("mlm_languages", "intermediate_tasks", "intermediate_languages", "target_languages")
 
 # names a notebook namespace always has that are not parameters
 _NAMESPACE_IGNORE = {"In", "Out", "exit", "quit", "get_ipython"}
@@ -179,50 +73,14 @@ def _merged_defaults(files: tuple[Path, Path], stamps: tuple) -> dict:
 
 
 def _check_keys(values: dict, where: str) -> None:
-    unknown = sorted(set(values) - set(SCHEMA))
+    unknown = sorted(set(values) - set(config.KEYS))
     if unknown:
         hints = []
         for key in unknown:
-            close = [k for k in SCHEMA if k.split("_")[0] == key.split("_")[0]][:4]
+            close = [k for k in config.KEYS if k.split("_")[0] == key.split("_")[0]][:4]
             hints.append(f"{key!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
         raise ParamsError(f"Unknown parameter(s) {', '.join(hints)} in {where}. Known parameters are "
                           f"listed with their defaults in {PARAMS_DIR / 'base.yaml'}.")
-
-
-def _check_types(cfg: dict) -> None:
-    for key, (typ, allowed) in SCHEMA.items():
-        value = cfg[key]
-        ok = isinstance(value, typ) and not (typ is int and isinstance(value, bool))
-        if typ is float and isinstance(value, int) and not isinstance(value, bool):
-            cfg[key] = float(value)
-            ok = True
-        if typ is list and ok:
-            ok = all(isinstance(v, str) for v in value)
-        if not ok:
-            raise ParamsError(f"Parameter {key!r} must be {'a list of strings' if typ is list else typ.__name__}, "
-                              f"got {value!r} ({type(value).__name__}). Fix it in the parameter file or "
-                              f"the notebook's parameters cell.")
-        if allowed and value not in allowed:
-            raise ParamsError(f"Parameter {key!r} = {value!r} is not one of {', '.join(map(str, allowed))}.")
-
-
-def _check_ranges(cfg: dict) -> None:
-    for key, (ok, allowed) in RANGES.items():
-        if not ok(cfg[key]):
-            raise ParamsError(f"Parameter {key!r} = {cfg[key]!r} is out of range: it must be {allowed}. "
-                              f"Fix it in the parameter file or the notebook's parameters cell.")
-    for key in NON_EMPTY_LISTS:
-        if not cfg[key]:
-            raise ParamsError(f"Parameter {key!r} is an empty list: name at least one language "
-                              f"(the paper's setting is [en]).")
-    for key in UNIQUE_LISTS:
-        twice = sorted({v for v in cfg[key] if cfg[key].count(v) > 1})
-        if twice:
-            raise ParamsError(f"Parameter {key!r} = {cfg[key]!r} names {', '.join(twice)} more than once; "
-                              f"list each entry once.")
-    if cfg["doc_stride"] >= cfg["max_length_qa"]:
-        raise ParamsError(f"Parameter 'doc_stride' = {cfg['doc_stride']} must be smaller than "
-                          f"'max_length_qa' = {cfg['max_length_qa']} (QA windows overlap by doc_stride tokens).")
 
 
 def _check_model(model: str) -> None:
@@ -280,14 +138,10 @@ def resolve(values: dict | None = None, *, scale: str | None = None, where: str 
         except recipes.RecipeError as err:
             raise ParamsError(f"{err} (in {where})") from None
     cfg.update(values)
-    missing = sorted(set(SCHEMA) - set(cfg))
+    missing = sorted(set(config.KEYS) - set(cfg))
     if missing:
         raise ParamsError(f"Parameter(s) {', '.join(missing)} have no value: add them to {PARAMS_DIR / 'base.yaml'}.")
-    _check_types(cfg)
-    if cfg["precision"] == "fp16" and cfg["device"] == "cpu":
-        raise ParamsError("precision: fp16 needs a CUDA GPU (fp16 autocast with loss scaling); with device: cpu use "
-                          "precision: bf16 or fp32.")
-    _check_ranges(cfg)
+    cfg = _validated(cfg)
     _check_gpus(cfg)
     _check_model(cfg["model"])
     if cfg["source"] == "auto":
@@ -327,6 +181,11 @@ def from_namespace(namespace: dict, phase: str) -> dict:
 
 def typed_defaults(scale: str) -> dict:
     """The scale's defaults with the types a resolved configuration has (phases.defining_params)."""
-    cfg = defaults(scale)
-    _check_types(cfg)  # ints given for float keys become floats, as in a resolved configuration
-    return cfg
+    return _validated(defaults(scale))  # ints given for float keys become floats, as in a resolved configuration
+
+
+def _validated(cfg: dict) -> dict:
+    try:
+        return config.validate(cfg)
+    except config.ConfigError as err:
+        raise ParamsError(str(err)) from None

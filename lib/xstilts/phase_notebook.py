@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from xstilts import params as P
-from xstilts import phases, pipeline, runs
+from xstilts import config, phases, pipeline, runs
 
 NOTEBOOKS = P.REPO_ROOT / "notebooks"
 RUN = {"mlm": pipeline.run_mlm, "intermediate": pipeline.run_intermediate, "target": pipeline.run_target}
@@ -35,7 +35,7 @@ def execute_upstream(cfg: dict, phase: str) -> list[str]:
     if (done := runs.finished(d)):
         return [_upstream_line(up, d, "reused", done)]
     d.mkdir(parents=True, exist_ok=True)
-    values = {k: v for k, v in cfg.items() if k in P.SCHEMA}
+    values = {k: v for k, v in cfg.items() if k in config.KEYS}
     values["runs_dir"] = str(runs.runs_root(cfg).resolve())
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         yaml.safe_dump(values, f, sort_keys=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xstilts import params as P
-from xstilts import runs
+from xstilts import config, runs
 
 SAME_KIND_GPU_TOLERANCE = 0.5
 UNPINNED_CPU_TOLERANCE = 0.5
@@ -121,7 +121,7 @@ def rerun(run_folder: Path, scratch: Path) -> dict:
     from xstilts import pipeline
 
     stored = runs.read_json(run_folder / "params.json")
-    cfg = {k: v for k, v in stored["all"].items() if k in P.SCHEMA}
+    cfg = {k: v for k, v in stored["all"].items() if k in config.KEYS}
     cfg["runs_dir"] = str(scratch)
     cfg = P.resolve(cfg, where=f"{run_folder / 'params.json'}")
     phase = stored["phase"]

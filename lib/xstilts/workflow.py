@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from xstilts import params as P
-from xstilts import audit, data, determinism, phases, preflight, progress, runs, warm
+from xstilts import audit, config, data, determinism, phases, preflight, progress, runs, warm
 
 NOTEBOOKS = P.REPO_ROOT / "notebooks"
 GRID_KEYS = {"description", "analysis", "seeds", "grid", "params", "scales", "runs"}
@@ -119,7 +119,7 @@ def jobs_for(cfgs: list[dict], runs_root: Path) -> dict[str, dict]:
             rel = str(runs.run_dir(cfg, phase).relative_to(runs.runs_root(cfg)))
             jobs.setdefault(rel, {"phase": phase, "notebook": str(NOTEBOOKS / phases.get(phase).notebook),
                                   "upstream": upstream,
-                                  "params": {k: cfg[k] for k in P.SCHEMA if k not in ("runs_dir",)}})
+                                  "params": {k: cfg[k] for k in config.KEYS if k not in ("runs_dir",)}})
             upstream = rel
     return jobs
 
