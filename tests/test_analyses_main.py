@@ -272,3 +272,16 @@ def test_the_runs_shown_sentence_lists_each_configurations_seeds():
     assert a0._seed_list([2, 0, 1]) == "seeds 0--2"
     assert a0._seed_list([1, 3]) == "seeds 1, 3"
     assert a0._seed_list([4]) == "seed 4"
+
+
+def test_the_cost_macros_give_device_time_only_where_runs_are_committed():
+    cost = {"runs": 4, "runs_with_ledger": 3, "device_hours": 1.25, "train_flops": 2.4e15, "eval_flops": 6e14,
+            "flops_formula": "6N", "scale": "offline"}
+    values = a0.cost_macros(cost)
+    assert values == {"a0 ledger runs": 3, "a0 train pflop": 2.4, "a0 eval pflop": 0.6, "a0 device hours": 1.25}
+    assert "1.2 device-hours" in a0.cost_text(cost) and "2 PFLOP of training" in a0.cost_text(cost)
+    # smoke runs are recomputed on every machine: their wall time would make `make smoke` rewrite the
+    # committed macros, so only the (token-counted, machine-independent) FLOPs are written
+    smoke = a0.cost_macros(dict(cost, scale="smoke"))
+    assert "a0 device hours" not in smoke and smoke["a0 train pflop"] == 2.4
+    assert "device-hours" not in a0.cost_text(dict(cost, scale="smoke"))

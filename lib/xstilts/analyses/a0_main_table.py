@@ -132,10 +132,10 @@ def runs_shown(frame: pd.DataFrame) -> str:
 
 def main_table_macros(table: pd.DataFrame, change: pd.DataFrame, selected: pd.DataFrame,
                       runs: tuple[int, int] | None = None, frame: pd.DataFrame | None = None,
-                      intervals: pd.DataFrame | None = None) -> dict:
+                      intervals: pd.DataFrame | None = None, cost: dict | None = None) -> dict:
     """The numbers the paper's text quotes; `runs` = (finished, planned) target runs of the grid;
     `frame` (the grid's results) adds which runs those are, `intervals` the sentence that states
-    every change with its interval and test."""
+    every change with its interval and test, `cost` (ledger.grid_totals) what the runs spent."""
     picked = selected.dropna(subset=["change vs none"])
     values = {"a0 none average": float(table.loc["none", "average"]) if "none" in table.index else np.nan,
               "a0 selected average gain": float(picked["change vs none"].mean()) if len(picked) else np.nan,
@@ -156,7 +156,33 @@ def main_table_macros(table: pd.DataFrame, change: pd.DataFrame, selected: pd.Da
         values["a0 runs shown"] = runs_shown(frame)
     if intervals is not None and len(intervals):
         values["a0 intervals"] = tex(intervals_text(intervals))
+    if cost is not None:
+        values.update(cost_macros(cost))
     return values
+
+
+# Scales whose runs are committed, so their wall time is a fact about one machine's runs. Smoke runs
+# are recomputed on every machine (`make smoke-check` compares what they write with the committed
+# files), so their device time is left out; their FLOP estimates count tokens and are the same anywhere.
+TIMED_SCALES = ("offline", "full")
+
+
+def cost_macros(cost: dict) -> dict:
+    """The cost ledger of the grid's finished runs, every phase (ledger.grid_totals): runs, estimated
+    training and evaluation FLOPs and, where the runs are committed, device-hours."""
+    values = {"a0 ledger runs": int(cost["runs_with_ledger"]),
+              "a0 train pflop": cost["train_flops"] / 1e15, "a0 eval pflop": cost["eval_flops"] / 1e15}
+    if cost["scale"] in TIMED_SCALES:
+        values["a0 device hours"] = cost["device_hours"]
+    return values
+
+
+def cost_text(cost: dict) -> str:
+    """One sentence on what the grid's finished runs spent (the interpretation cell)."""
+    spent = (f"{cost['device_hours']:.1f} device-hours and " if cost["scale"] in TIMED_SCALES else "")
+    return (f"The grid's {cost['runs_with_ledger']} finished runs (every phase) took {spent}an estimated "
+            f"{cost['train_flops'] / 1e15:.0f} PFLOP of training and {cost['eval_flops'] / 1e15:.0f} PFLOP of "
+            f"evaluation ({cost['flops_formula']}).")
 
 
 def intervals_text(intervals: pd.DataFrame) -> str:
