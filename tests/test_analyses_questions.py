@@ -84,6 +84,29 @@ def test_a4_summary_means_and_gain_per_model():
     assert summary.loc["big", "languages"] == 2 and summary.loc["big", "seeds"] == 2
 
 
+def test_a4_size_trend_is_the_gain_per_doubling_of_non_embedding_parameters():
+    # hand-worked: 1M -> 2M -> 4M non-embedding parameters (k = 0, 1, 2 doublings); seed s gains
+    # 1 + (2 + 0.1 s) k (+ offsets per seed and language), so its slope is 2 + 0.1 s points per doubling
+    gains = pd.DataFrame([{"target": "xcopa", "model": m, "seed": s, "language": l, "non_embedding": n,
+                           "gain": 1.0 + (2.0 + 0.1 * s) * k + 0.5 * s + (0.2 if l == "ht" else 0.0)}
+                          for (m, n, k) in (("L3", 1e6, 0), ("L6", 2e6, 1), ("L12", 4e6, 2))
+                          for s in (0, 1, 2) for l in ("et", "ht")])
+    units = a4.size_trend_units(gains)
+    assert len(units) == 6
+    assert units.sort_values(["seed", "language"])["diff"].to_numpy() == pytest.approx([2.0, 2.0, 2.1, 2.1, 2.2, 2.2])
+    trend = a4.size_trend(gains)
+    assert trend["estimate"] == pytest.approx(2.1) and trend["seeds"] == 3 and trend["sizes"] == 3
+    assert trend["p"] < 0.01  # per-seed slopes 2.0, 2.1, 2.2: t = 36 on 2 df
+    assert a4.trend_text(trend, pd.DataFrame(index=["L3", "L6", "L12"])).startswith(
+        "Per doubling of non-embedding parameters (3 sizes) the SIQA gain changes by +2.1 [")
+    # one size: no trend, and the sentence says so
+    assert a4.size_trend(gains[gains["model"] == "L3"]) is None
+    assert "no size trend" in a4.trend_text(None, pd.DataFrame(index=["L3"]))
+    # a seed whose runs exist for one size only has no slope: it is left out, not guessed
+    partial = gains[~((gains["seed"] == 2) & (gains["model"] != "L3"))]
+    assert set(a4.size_trend_units(partial)["seed"]) == {0, 1}
+
+
 def test_a4_fails_loudly_without_siqa_runs():
     frame = pd.DataFrame([row(target="xcopa", language="et")])
     with pytest.raises(results.MissingResults, match="a4_model_scale_xcopa.yaml"):

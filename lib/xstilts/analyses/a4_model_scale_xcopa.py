@@ -2,11 +2,13 @@
 Measured zero-shot on XCOPA; intervals are hierarchical bootstraps (seeds, then languages)."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
-from xstilts import paper, stats
-from xstilts.results import completed, gain_over_none, require
+from xstilts import ledger, paper, stats
+from xstilts.results import completed, gain_over_none, require, tex
 
 GRID = "a4_model_scale_xcopa"
 # Published zero-shot XCOPA means over its 11 languages (XTREME-R recipe: SIQA, then COPA). Published
@@ -21,6 +23,14 @@ def _millions(count: int) -> str:
 
 def model_parameters(name: str) -> int:
     """Parameter count of a model's encoder (transformers AutoModel built from its config)."""
+    return parameter_counts(name)[0]
+
+
+@functools.lru_cache(maxsize=None)
+def parameter_counts(name: str) -> tuple[int, int]:
+    """(all parameters, parameters outside embedding lookups) of a model's encoder, built from its
+    config. The second is the size that scales compute and depth: the truncated offline encoders'
+    word embeddings (96M of 118M) are the same table at every depth."""
     import warnings
 
     import torch
@@ -34,7 +44,7 @@ def model_parameters(name: str) -> int:
     # built on the CPU from the config (random weights): some checkpoints' init code cannot run on "meta"
     torch.manual_seed(0)
     model = AutoModel.from_config(AutoConfig.from_pretrained(models.resolve(name)))
-    return int(sum(p.numel() for p in model.parameters()))
+    return int(sum(p.numel() for p in model.parameters())), int(ledger.matmul_parameters(model))
 
 
 def a4_gains(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
@@ -42,7 +52,9 @@ def a4_gains(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     ok, _ = completed(frame)
     sub = require(ok, GRID, scale, target="xcopa", intermediate=["none", "siqa"], intermediate_languages="en")
     gains = gain_over_none(sub[sub["language"] != "en"], GRID, scale)
-    gains = gains.assign(parameters=gains["model"].map({m: model_parameters(m) for m in gains["model"].unique()}))
+    counts = {m: parameter_counts(m) for m in gains["model"].unique()}
+    gains = gains.assign(parameters=gains["model"].map(lambda m: counts[m][0]),
+                         non_embedding=gains["model"].map(lambda m: counts[m][1]))
     return gains.sort_values(["parameters", "model", "language", "seed"]).reset_index(drop=True)
 
 
@@ -61,10 +73,47 @@ def a4_summary(gains: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
-def a4_macros(summary: pd.DataFrame) -> dict:
+def size_trend_units(gains: pd.DataFrame) -> pd.DataFrame:
+    """The question's own test: per (seed, language), the least-squares slope of the gain on log2 of
+    the non-embedding parameters across the model sizes, i.e. the change in gain per doubling of
+    model size. Units with fewer than two sizes are left out. Columns target, seed, language, diff
+    (stats.paired_seed_test: seeds are the replicates, languages are described within them)."""
+    rows = []
+    for (target, seed, language), g in gains.groupby(["target", "seed", "language"], sort=True):
+        if g["non_embedding"].nunique() < 2:
+            continue
+        slope = np.polyfit(np.log2(g["non_embedding"].to_numpy(float)), g["gain"].to_numpy(float), 1)[0]
+        rows.append({"target": target, "seed": seed, "language": language, "diff": float(slope)})
+    return pd.DataFrame(rows, columns=["target", "seed", "language", "diff"])
+
+
+def size_trend(gains: pd.DataFrame) -> dict:
+    """The gain's change per doubling of non-embedding parameters with its 95% hierarchical-bootstrap
+    interval and the t-test over seeds; None with fewer than two model sizes."""
+    units = size_trend_units(gains)
+    if units.empty:
+        return None
+    return stats.paired_seed_test(units) | {"sizes": int(gains["non_embedding"].nunique())}
+
+
+def a4_macros(summary: pd.DataFrame, trend: dict | None = None) -> dict:
     out = {f"a4 {model} {col}": float(r[col]) for model, r in summary.iterrows()
            for col in ("none", "SIQA", "gain", "gain CI low", "gain CI high")}
-    return out | {"a4 models": len(summary), "a4 seeds": int(summary["seeds"].max())}
+    if trend is not None:
+        out |= {"a4 trend": trend["estimate"], "a4 trend low": trend["ci_low"], "a4 trend high": trend["ci_high"],
+                "a4 trend p": paper.fmt_p(trend["p"]).replace("<", "$<$"), "a4 trend seeds": int(trend["seeds"])}
+    sentence = tex(trend_text(trend, summary)).replace("<", "$<$")
+    return out | {"a4 models": len(summary), "a4 seeds": int(summary["seeds"].max()), "a4 trend sentence": sentence}
+
+
+def trend_text(trend: dict | None, summary: pd.DataFrame) -> str:
+    """The interpretation cell's sentence on the size trend."""
+    if trend is None:
+        return f"{len(summary)} model size(s): no size trend is measurable here."
+    test = (f"p = {paper.fmt_p(trend['p'])}, t-test over {trend['seeds']} seeds" if trend["seeds"] >= 2
+            else f"{trend['seeds']} seed: no test")
+    return (f"Per doubling of non-embedding parameters ({trend['sizes']} sizes) the SIQA gain changes by "
+            f"{trend['estimate']:+.1f} [{trend['ci_low']:+.1f}, {trend['ci_high']:+.1f}] points ({test}).")
 
 
 def a4_figure(summary: pd.DataFrame, scale: str):

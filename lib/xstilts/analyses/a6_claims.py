@@ -19,6 +19,7 @@ import pandas as pd
 from xstilts import paper, stats
 from xstilts.analyses import a0_main_table as a0
 from xstilts.analyses import a2_mixed_language as a2
+from xstilts.analyses import a4_model_scale_xcopa as a4
 from xstilts.analyses import a5_intermediate_vs_mlm as a5
 from xstilts.results import MissingResults, completed, grid_results, is_english_config
 
@@ -31,6 +32,7 @@ VERDICTS = ("supported", "contradicted", "inconclusive (underpowered)", "not tes
 PUBLISHED_TEST = {"xnli": (79.2, 80.0), "udpos": (73.8, 74.9), "panx": (65.4, 64.0), "pawsx": (86.4, 87.9),
                   "xquad": (76.6, 78.7), "mlqa": (71.6, 72.4), "tydiqa": (65.1, 76.0)}
 A5_SCORES = "a5_intermediate_vs_mlm scores"  # claim_frames' key for a5.a5_scores()
+A4_GAINS = "a4_model_scale_xcopa gains"  # claim_frames' key for a4.a4_gains()
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,16 @@ def _mixed(frames):
             f"English-only - mixed ({', '.join(sorted(pairs['intermediate'].unique()))})")
 
 
+def _size_trend(frames):
+    if A4_GAINS not in frames:
+        return _untestable("a4_model_scale_xcopa was not run at this scale")
+    gains = frames[A4_GAINS]
+    units = a4.size_trend_units(gains)
+    if units.empty:
+        return _untestable(f"{gains['model'].nunique()} model size(s) with runs at this scale: no trend")
+    return units, (f"SIQA gain per doubling of non-embedding parameters, {gains['model'].nunique()} sizes, XCOPA")
+
+
 def _published(target: str):
     def compute(frames):
         frame = frames[a0.GRID]
@@ -177,6 +189,8 @@ CLAIMS = [
     Claim("SQuAD, MNLI and HellaSwag are the best intermediate tasks", "top 3 of 9", "positive", _best_tasks),
     Claim("Continued MLM does not beat English intermediate training", "not better", "no benefit", _mlm),
     Claim("Mixed-language intermediate data does not beat English-only", "not better", "no benefit", _mixed),
+    Claim("Question D: the intermediate-task gain grows with model size", "(not in the paper)", "positive",
+          _size_trend),
     *[Claim(f"X-STILTs vs XLM-R on {t} (XTREME test)", f"{x:.1f} to {s:.1f} ({s - x:+.1f})",
             "positive" if s > x else "negative", _published(t)) for t, (x, s) in PUBLISHED_TEST.items()],
 ]
@@ -194,6 +208,10 @@ def claim_frames(results: pd.DataFrame, scale: str, runs_dir: str | None = None,
         pass
     try:
         frames[A5_SCORES] = a5.a5_scores(grid_results(results, a5.GRID, scale), scale, runs_dir)
+    except MissingResults:
+        pass
+    try:
+        frames[A4_GAINS] = a4.a4_gains(grid_results(results, a4.GRID, scale), scale)
     except MissingResults:
         pass
     return frames
