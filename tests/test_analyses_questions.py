@@ -107,6 +107,19 @@ def test_a4_size_trend_is_the_gain_per_doubling_of_non_embedding_parameters():
     assert set(a4.size_trend_units(partial)["seed"]) == {0, 1}
 
 
+def test_a4_leaves_out_the_pair_of_a_failed_run_and_counts_it(monkeypatch):
+    monkeypatch.setattr(a4, "parameter_counts", lambda model: (1000, 100))  # no model to build
+    frame = pd.DataFrame([row(target="xcopa", model="m", intermediate=i, language=l, seed=s, scale="offline",
+                              run=f"{i}-s{s}", score=50.0 + (2.0 if i == "siqa" else 0.0),
+                              failed=(i == "none" and s == 1))
+                          for i in ("none", "siqa") for l in ("et", "ht") for s in (0, 1, 2)])
+    gains = a4.a4_gains(frame, "offline")
+    assert sorted(gains["seed"].unique()) == [0, 2]  # seed 1's baseline failed: its SIQA run has no pair
+    assert gains.attrs == {"failed": 1, "pairs_left_out": 1}
+    macros = a4.a4_macros(a4.a4_summary(gains), None)
+    assert macros["a4 failed runs"] == 1 and macros["a4 pairs left out"] == 1
+
+
 def test_a4_fails_loudly_without_siqa_runs():
     frame = pd.DataFrame([row(target="xcopa", language="et")])
     with pytest.raises(results.MissingResults, match="a4_model_scale_xcopa.yaml"):

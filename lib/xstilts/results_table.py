@@ -81,8 +81,10 @@ def tidy(scale: str, runs_dir: str | Path | None = None, run_names: list[str] | 
                "mlm_steps": r.get("mlm_steps", 0), "extra_target_steps": r.get("extra_target_steps", 0),
                "task_metric": r["metric"],
                # the run's best English dev score (its selection number; NaN when the task is not trained)
-               # and whether its phase marked it failed (dev not above its baseline: left out of verdicts)
-               "dev": float("nan") if dev is None else float(dev), "failed": bool(r.get("failed")),
+               # and whether it failed: its phase, or a phase it builds on (an intermediate task that did not
+               # learn), did not beat its dev baseline. Failed runs are counted and left out of verdicts
+               "dev": float("nan") if dev is None else float(dev),
+               "failed": bool(r.get("failed") or r.get("upstream_failed")),
                "notes": " | ".join(dict.fromkeys((r.get("notes") or []) + _upstream_notes(
                    runs_root(runs_dir), scale, params.get("all"))))}
         for lang, scores in r["per_language"].items():

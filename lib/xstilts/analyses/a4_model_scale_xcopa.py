@@ -49,13 +49,21 @@ def parameter_counts(name: str) -> tuple[int, int]:
 
 def a4_gains(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     """XCOPA zero-shot accuracy with and without SIQA intermediate training, per model/language/seed."""
-    ok, _ = completed(frame)
+    ok, failed = completed(frame)
     sub = require(ok, GRID, scale, target="xcopa", intermediate=["none", "siqa"], intermediate_languages="en")
-    gains = gain_over_none(sub[sub["language"] != "en"], GRID, scale)
+    # a failed run (its dev check, or its SIQA phase's) leaves its pair without one side: the pair is
+    # left out, and counted (gains.attrs)
+    pairs = sub.groupby(["model", "seed"])["intermediate"].nunique()
+    complete = set(pairs[pairs == 2].index)
+    paired = sub[[key in complete for key in zip(sub["model"], sub["seed"])]]
+    require(paired, GRID, scale)
+    gains = gain_over_none(paired[paired["language"] != "en"], GRID, scale)
     counts = {m: parameter_counts(m) for m in gains["model"].unique()}
     gains = gains.assign(parameters=gains["model"].map(lambda m: counts[m][0]),
                          non_embedding=gains["model"].map(lambda m: counts[m][1]))
-    return gains.sort_values(["parameters", "model", "language", "seed"]).reset_index(drop=True)
+    gains = gains.sort_values(["parameters", "model", "language", "seed"]).reset_index(drop=True)
+    gains.attrs.update(failed=failed, pairs_left_out=len(pairs) - len(complete))
+    return gains
 
 
 def a4_summary(gains: pd.DataFrame) -> pd.DataFrame:
@@ -70,7 +78,9 @@ def a4_summary(gains: pd.DataFrame) -> pd.DataFrame:
             row[label], row[f"{label} CI low"], row[f"{label} CI high"] = t["estimate"], t["ci_low"], t["ci_high"]
         row["p"] = t["p"]
         rows.append(row)
-    return pd.DataFrame(rows).set_index("model")
+    out = pd.DataFrame(rows).set_index("model")
+    out.attrs.update(gains.attrs)  # failed runs and pairs left out, for the macros and the caption
+    return out
 
 
 def size_trend_units(gains: pd.DataFrame) -> pd.DataFrame:
@@ -103,7 +113,9 @@ def a4_macros(summary: pd.DataFrame, trend: dict | None = None) -> dict:
         out |= {"a4 trend": trend["estimate"], "a4 trend low": trend["ci_low"], "a4 trend high": trend["ci_high"],
                 "a4 trend p": paper.fmt_p(trend["p"]).replace("<", "$<$"), "a4 trend seeds": int(trend["seeds"])}
     sentence = tex(trend_text(trend, summary)).replace("<", "$<$")
-    return out | {"a4 models": len(summary), "a4 seeds": int(summary["seeds"].max()), "a4 trend sentence": sentence}
+    return out | {"a4 models": len(summary), "a4 seeds": int(summary["seeds"].max()), "a4 trend sentence": sentence,
+                  "a4 failed runs": int(summary.attrs.get("failed", 0)),
+                  "a4 pairs left out": int(summary.attrs.get("pairs_left_out", 0))}
 
 
 def trend_text(trend: dict | None, summary: pd.DataFrame) -> str:
