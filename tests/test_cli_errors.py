@@ -41,3 +41,13 @@ def test_make_paper_without_latex_names_the_packages(tmp_path):
                          env={"PATH": str(empty)})
     assert out.returncode != 0
     assert "pdflatex not found" in out.stderr and "texlive-latex-extra" in out.stderr
+
+
+def test_a_reader_that_closes_the_pipe_gets_no_traceback():
+    # `xstilts plan ... | head -1`: the plan keeps writing after head exits
+    plan = subprocess.Popen([sys.executable, "-m", "xstilts.cli", "plan", "params/experiments/a0_main_table.yaml",
+                             "--scale", "smoke"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    plan.stdout.readline()
+    plan.stdout.close()  # as head does after its line
+    stderr = plan.stderr.read().decode()
+    assert plan.wait() == 141 and "Traceback" not in stderr and "BrokenPipe" not in stderr

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -218,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ParamsError, DataMissingError, ValueError) as err:
         print(f"xstilts: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader closed the pipe (`xstilts plan ... | head`): stop quietly, as Unix tools do;
+        # stdout goes to devnull so that Python's flush at exit does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what the shell reports for a tool killed by the closed pipe
 
 
 if __name__ == "__main__":
