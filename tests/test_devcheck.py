@@ -156,3 +156,22 @@ def test_dev_table_counts_runs_that_did_not_learn(tmp_path):
     # only the design's runs count (a run a user made outside the grids does not enter the paper)
     mine = devcheck.dev_table(tmp_path, "offline", only={"intermediate/a", "target/c"})
     assert mine.loc[("intermediate", "mnli"), "runs"] == 1 and mine["failed runs"].sum() == 0
+
+
+def test_two_runs_asking_for_one_truncated_model_at_once_build_it_once(tmp_path, monkeypatch):
+    # `xstilts run --cores 2` starts two runs of question D's grid that both need `<model>@L<k>`
+    from concurrent.futures import ThreadPoolExecutor
+
+    from xstilts import models
+
+    shared = models.cache_dir() / f"smoke-tiny-{models.SMOKE_MODEL_VERSION}"
+    models.resolve("smoke-tiny")  # the base model, built once (usually already cached)
+    monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path))
+    (tmp_path / shared.name).symlink_to(shared)  # the truncated copies go to a fresh cache
+    built = []
+    real_save = models.save_checkpoint
+    monkeypatch.setattr(models, "save_checkpoint", lambda *a, **k: (built.append(1), real_save(*a, **k)))
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: models.ensure_truncated("smoke-tiny", 1), range(4)))
+    assert len(set(outs)) == 1 and (outs[0] / "DONE").exists() and len(built) == 1
+    assert not list(tmp_path.glob("*.tmp"))

@@ -5,6 +5,7 @@ not have: a biaffine arc scorer + label classifier (Dozat & Manning 2017) over f
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -62,14 +63,20 @@ def ensure_truncated(base_name: str, layers: int) -> Path:
     out = cache_dir() / f"{Path(base).name.replace('/', '--')}-L{layers}"
     if (out / "DONE").exists():
         return out
-    model = AutoModel.from_pretrained(base, add_pooling_layer=False)
-    if not 1 <= layers <= model.config.num_hidden_layers:
-        raise ValueError(f"Model {base_name!r} has {model.config.num_hidden_layers} layers; "
-                         f"'{base_name}@L{layers}' asks for {layers}. Use 1-{model.config.num_hidden_layers}.")
-    model.encoder.layer = model.encoder.layer[:layers]
-    model.config.num_hidden_layers = layers
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(model, load_tokenizer(base), out, marker="DONE")
+    # two runs of one grid (--cores 2) may ask for the same depth at once: one builds it, the
+    # other waits and then reads it (save_checkpoint's shared .tmp folder must not be written twice)
+    with open(out.with_name(out.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (out / "DONE").exists():
+            return out
+        model = AutoModel.from_pretrained(base, add_pooling_layer=False)
+        if not 1 <= layers <= model.config.num_hidden_layers:
+            raise ValueError(f"Model {base_name!r} has {model.config.num_hidden_layers} layers; "
+                             f"'{base_name}@L{layers}' asks for {layers}. Use 1-{model.config.num_hidden_layers}.")
+        model.encoder.layer = model.encoder.layer[:layers]
+        model.config.num_hidden_layers = layers
+        save_checkpoint(model, load_tokenizer(base), out, marker="DONE")
     return out
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from xstilts import ledger, paper, stats
-from xstilts.results import completed, gain_over_none, require, tex
+from xstilts.results import LEAVE_OUT_FAILED, completed, gain_over_none, require, tex
 
 GRID = "a4_model_scale_xcopa"
 # Published zero-shot XCOPA means over its 11 languages (XTREME-R recipe: SIQA, then COPA). Published
@@ -116,6 +116,16 @@ def a4_macros(summary: pd.DataFrame, trend: dict | None = None) -> dict:
     return out | {"a4 models": len(summary), "a4 seeds": int(summary["seeds"].max()), "a4 trend sentence": sentence,
                   "a4 failed runs": int(summary.attrs.get("failed", 0)),
                   "a4 pairs left out": int(summary.attrs.get("pairs_left_out", 0))}
+
+
+def failed_note(summary: pd.DataFrame, scale: str) -> str:
+    """The caption's count of failed runs: left out (with the pairs they break) where verdicts are
+    read, kept at smoke scale (results.LEAVE_OUT_FAILED)."""
+    failed = int(summary.attrs.get("failed", 0))
+    if scale not in LEAVE_OUT_FAILED:
+        return f"{failed} runs fail their dev check and are kept at this scale"
+    return (f"{failed} failed runs, and the {int(summary.attrs.get('pairs_left_out', 0))} model-seed pairs they "
+            f"leave incomplete, left out")
 
 
 def trend_text(trend: dict | None, summary: pd.DataFrame) -> str:
