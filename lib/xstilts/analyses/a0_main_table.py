@@ -181,7 +181,7 @@ def cost_text(cost: dict) -> str:
     """One sentence on what the grid's finished runs spent (the interpretation cell)."""
     spent = (f"{cost['device_hours']:.1f} device-hours and " if cost["scale"] in TIMED_SCALES else "")
     return (f"The grid's {cost['runs_with_ledger']} finished runs (every phase) took {spent}an estimated "
-            f"{cost['train_flops'] / 1e15:.0f} PFLOP of training and {cost['eval_flops'] / 1e15:.0f} PFLOP of "
+            f"{cost['train_flops'] / 1e15:.1f} PFLOP of training and {cost['eval_flops'] / 1e15:.1f} PFLOP of "
             f"evaluation ({cost['flops_formula']}).")
 
 
