@@ -21,11 +21,6 @@ def _millions(count: int) -> str:
     return f"{count / 1e6:.0f}M" if count >= 1e7 else f"{count / 1e6:.1f}M"
 
 
-def model_parameters(name: str) -> int:
-    """Parameter count of a model's encoder (transformers AutoModel built from its config)."""
-    return parameter_counts(name)[0]
-
-
 @functools.lru_cache(maxsize=None)
 def parameter_counts(name: str) -> tuple[int, int]:
     """(all parameters, parameters outside embedding lookups) of a model's encoder, built from its
