@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
 
+from xstilts.tasks import SCALES
+
 
 def _range(ok, allowed: str):
     """A range check whose `allowed` text the error message quotes (`describe_errors`)."""
@@ -34,34 +36,33 @@ def _minus_one_or_at_least(n):
 Positive = _range(lambda v: v > 0, "> 0")
 AtLeastOne = _range(_at_least(1), ">= 1")
 Tokens = _range(_at_least(8), ">= 8 tokens")
-Languages = list[str]
 
 
 class RunConfig(BaseModel):
     """One run's parameters; base.yaml documents each one and gives its default."""
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    scale: Literal["smoke", "offline", "full"]
+    scale: Literal[SCALES]  # the registry's scales (Literal of a tuple: each entry is a choice)
     model: str
     source: Literal["auto", "smoke", "mirror", "hub"]
     data_dir: str
     runs_dir: str
     seed: Annotated[int, _range(_at_least(0), ">= 0")]
     mlm_steps: Annotated[int, _range(_at_least(0), ">= 0 (0 = no MLM phase)")]
-    mlm_languages: Languages
+    mlm_languages: list[str]
     mlm_batch_size: Annotated[int, AtLeastOne]
     mlm_learning_rate: Annotated[float, Positive]
     mlm_probability: Annotated[float, _range(lambda v: 0 < v < 1, "between 0 and 1 (exclusive)")]
     mlm_head_warmup_steps: int
     mlm_max_tokens: int
     intermediate_tasks: list[str]
-    intermediate_languages: Languages
+    intermediate_languages: list[str]
     multitask_sampling: Literal["uniform", "proportional"]
     intermediate_epochs: Annotated[float, Positive]
     intermediate_batch_size: Annotated[int, AtLeastOne]
     intermediate_grad_accum: Annotated[int, AtLeastOne]
     target_task: str
-    target_languages: Languages
+    target_languages: list[str]
     target_epochs: Annotated[float, Positive]
     target_batch_size: Annotated[int, AtLeastOne]
     target_grad_accum: Annotated[int, AtLeastOne]

@@ -106,8 +106,8 @@ def a4_macros(summary: pd.DataFrame, trend: dict | None = None) -> dict:
            for col in ("none", "SIQA", "gain", "gain CI low", "gain CI high")}
     if trend is not None:
         out |= {"a4 trend": trend["estimate"], "a4 trend low": trend["ci_low"], "a4 trend high": trend["ci_high"],
-                "a4 trend p": paper.fmt_p(trend["p"]).replace("<", "$<$"), "a4 trend seeds": int(trend["seeds"])}
-    sentence = tex(trend_text(trend, summary)).replace("<", "$<$")
+                "a4 trend p": paper.fmt_p(trend["p"]), "a4 trend seeds": int(trend["seeds"])}
+    sentence = tex(trend_text(trend, summary))  # "<" prints as such: the paper uses T1 fonts
     return out | {"a4 models": len(summary), "a4 seeds": int(summary["seeds"].max()), "a4 trend sentence": sentence,
                   "a4 failed runs": int(summary.attrs.get("failed", 0)),
                   "a4 pairs left out": int(summary.attrs.get("pairs_left_out", 0))}
