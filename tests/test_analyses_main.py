@@ -1,9 +1,12 @@
 """a0 (main table), a1 (question A), a2 (question B) and a6 (claims ledger) on hand-made frames."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from xstilts import paper, results
+from xstilts import params as P
 from xstilts.analyses import a0_main_table as a0
 from xstilts.analyses import a1_task_scaling_pos as a1
 from xstilts.analyses import a2_mixed_language as a2
@@ -17,6 +20,7 @@ def rows(target, intermediate, scores, *, seed=0, languages="en", mlm_steps=0, m
              "n_intermediate": 0 if intermediate == "none" else intermediate.count("+") + 1,
              "intermediate_languages": languages, "mlm_steps": mlm_steps, "metric": metric, "language": lang,
              "score": float(score), "dev": dev, "failed": failed, "notes": "", "run": run,
+             "path": f"runs/smoke/target/{run}",
              **{k: (v[lang] if isinstance(v, dict) else v) for k, v in extra.items()}}
             for lang, score in scores.items()]
 
@@ -285,3 +289,47 @@ def test_the_cost_macros_give_device_time_only_where_runs_are_committed():
     smoke = a0.cost_macros(dict(cost, scale="smoke"))
     assert "a0 device hours" not in smoke and smoke["a0 train pflop"] == 2.4
     assert "device-hours" not in a0.cost_text(dict(cost, scale="smoke"))
+
+
+def _run_folder(path, cfg, device_seconds):
+    path.mkdir(parents=True)
+    (path / "params.json").write_text(json.dumps({"all": cfg}))
+    cost = {"device_seconds": device_seconds, "train_flops": 1e15, "eval_flops": 0.0, "energy_joules": None}
+    (path / "result.json").write_text(json.dumps({"cost": cost}))
+
+
+def test_each_claim_totals_the_ledgers_of_the_runs_behind_it(tmp_path):
+    frame = main_frame()
+    frame["path"] = [str(tmp_path / "target" / r) for r in frame["run"]]
+    for run in frame["run"].unique():  # an hour each; parameters that name no upstream run
+        _run_folder(tmp_path / "target" / run, {}, 3600.0)
+    table = a6.claims_table({"a0_main_table": frame.assign(scale="offline")})
+    claims = table.set_index("claim")
+    multi = claims.loc["Multi-task training on the intermediate tasks improves transfer"]
+    # multi-task (a+b) and none, 2 targets x 3 seeds: 12 target runs, 12 device-hours
+    assert multi["runs"] == multi["runs with ledger"] == 12 and multi["device hours"] == pytest.approx(12.0)
+    assert a6.cost_cell(multi, "offline") == "12.0 h" and a6.cost_cell(multi, "smoke") == "12 PFLOP"
+    assert [paper.fmt_flops(x) for x in (1.9e11, 1.2e12, 4e14, 3e15)] == ["190 GFLOP", "1.2 TFLOP", "0.4 PFLOP",
+                                                                       "3 PFLOP"]
+    squad = claims.loc["SQuAD as intermediate task improves zero-shot transfer"]
+    assert squad["runs"] == 0 and a6.cost_cell(squad, "offline") == "--"   # no runs, no cost
+    half = dict(multi, **{"runs with ledger": 6, "device hours": 6.0})
+    assert a6.cost_cell(pd.Series(half), "offline") == "6.0 h (6/12 runs)"
+    macros = a6.claims_macros(table)
+    # every run behind any claim, once: the 4 configurations x 2 targets x 3 seeds
+    assert macros["a6 cost runs"] == 24 and macros["a6 device hours"] == pytest.approx(24.0)
+
+
+def test_a_claims_cost_includes_the_upstream_runs_its_target_runs_started_from(tmp_path):
+    from xstilts import ledger, phases, runs, workflow
+
+    grid = workflow.load_grid(P.REPO_ROOT / "params/experiments/a0_main_table.yaml")
+    cfg = next(c for c in workflow.grid_runs(grid, "smoke", check_inputs=False) if c["intermediate_tasks"] == ["mnli"])
+    target = tmp_path / "target" / runs.run_name(cfg, "target")
+    _run_folder(target, cfg, 60.0)
+    upstream = [tmp_path / p / runs.run_name(cfg, p) for p in phases.chain(cfg) if p != "target"]
+    assert [p.parent.name for p in upstream] == ["intermediate"]
+    _run_folder(upstream[0], cfg, 540.0)
+    assert ledger.with_upstream([target, target]) == [target, upstream[0]]   # each run once
+    total = ledger.runs_totals([target])
+    assert total["runs"] == 2 and total["device_hours"] == pytest.approx(600 / 3600)

@@ -16,7 +16,8 @@ from xstilts.analyses import a6_claims as a6
 def row(**kw):
     base = {"scale": "smoke", "model": "smoke-tiny", "seed": 0, "target": "udpos", "intermediate": "none",
             "intermediate_languages": "en", "mlm_steps": 0, "metric": "seqeval_f1", "language": "es",
-            "score": 50.0, "notes": "", "run": "r"}
+            "score": 50.0, "notes": "", "run": "r",
+            "path": "runs/smoke/target/r"}
     return {**base, **kw}
 
 
@@ -115,7 +116,7 @@ def test_a4_leaves_out_the_pair_of_a_failed_run_and_counts_it(monkeypatch):
                           for i in ("none", "siqa") for l in ("et", "ht") for s in (0, 1, 2)])
     gains = a4.a4_gains(frame, "offline")
     assert sorted(gains["seed"].unique()) == [0, 2]  # seed 1's baseline failed: its SIQA run has no pair
-    assert gains.attrs == {"failed": 1, "pairs_left_out": 1}
+    assert gains.attrs == {"failed": 1, "pairs_left_out": 1, "runs": ["runs/smoke/target/r"]}
     macros = a4.a4_macros(a4.a4_summary(gains), None)
     assert macros["a4 failed runs"] == 1 and macros["a4 pairs left out"] == 1
 

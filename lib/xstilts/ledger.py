@@ -15,6 +15,12 @@ from pathlib import Path
 
 FORMULA = "train_flops = 6 * N * train_tokens, eval_flops = 2 * N * eval_tokens; N = parameters outside embedding lookups"
 
+# Scales whose runs are committed, so their wall time is a fact about one machine's runs. Smoke runs
+# are recomputed on every machine (`make smoke-check` compares what they write with the committed
+# files), so what they print leaves device time out; their FLOP estimates count tokens and are the
+# same anywhere.
+TIMED_SCALES = ("offline", "full")
+
 
 def matmul_parameters(model) -> int:
     """Parameters that take part in matmuls: all, minus embedding tables (shared ones counted once)."""
@@ -101,6 +107,34 @@ def grid_totals(grid_path: str | Path, scale: str, runs_dir: str | None = None) 
     root = Path(the_plan["runs_root"])
     results = [r for rel in the_plan["jobs"] if (r := runs.finished(root / rel))]
     return dict(totals(results), grid=Path(grid_path).stem, scale=scale, runs_planned=len(the_plan["jobs"]))
+
+
+def with_upstream(target_runs) -> list[Path]:
+    """Target run folders plus the runs they started from (intermediate, MLM), each once: what a
+    comparison of target runs spent. An upstream run is found by the name its target run's
+    parameters give it (runs.run_name); one that cannot be named or found is left out, and
+    `totals(...)["runs"]` is lower for it."""
+    from xstilts import phases, runs
+
+    out = {}
+    for target in map(Path, target_runs):
+        out[target] = None
+        try:
+            cfg = runs.read_json(target / "params.json")["all"]
+            upstream = [target.parent.parent / phase / runs.run_name(cfg, phase)
+                        for phase in phases.chain(cfg) if phase != "target"]
+        except (OSError, ValueError, KeyError):  # an archived run's parameters predate today's phases
+            continue
+        out.update(dict.fromkeys(p for p in upstream if p.is_dir()))
+    return list(out)
+
+
+def runs_totals(target_runs) -> dict:
+    """The ledger totals of target runs and their upstream runs (`with_upstream`)."""
+    from xstilts import runs
+
+    folders = with_upstream(target_runs)
+    return totals([r for f in folders if (r := runs.finished(f))])
 
 
 def training_flops(config, tokens: float, *, mlm: bool = False) -> float:

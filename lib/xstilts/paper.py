@@ -111,6 +111,14 @@ def fmt_signed(x: float, digits: int = 1) -> str:
     return f"{0.0:.{digits}f}" if round(float(x), digits) == 0 else f"{x:+.{digits}f}"
 
 
+def fmt_flops(flops: float) -> str:
+    """FLOPs in the largest unit that keeps the number >= 1: 190 GFLOP, 1.2 TFLOP, 0.4 PFLOP below 1 P."""
+    for unit, scale in (("PFLOP", 1e15), ("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6), ("FLOP", 1.0)):
+        if flops >= scale or unit == "PFLOP" and flops >= 1e14 or unit == "FLOP":
+            value = flops / scale
+            return f"{value:,.0f} {unit}" if value >= 100 else f"{value:.2g} {unit}"
+
+
 def fmt_interval(est: float, lo: float, hi: float) -> str:
     if not np.isfinite(est):
         return "--"

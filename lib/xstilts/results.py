@@ -44,14 +44,17 @@ def load_results(scale: str, runs_dir: str | None = None) -> pd.DataFrame:
     numbers `xstilts results` prints (`results_table`, the one reader of target result.json files).
     `dev` is the run's best English dev score (its selection number; NaN for untrained tasks).
     `design` says which version of the grids a run was made under: "current", or the name of an
-    archived design (ARCHIVED) whose runs are read from their own folder beside the current ones."""
+    archived design (ARCHIVED) whose runs are read from their own folder beside the current ones;
+    `path` is the run's folder."""
     from xstilts import results_table
 
-    frames = [results_table.load_results(scale, runs_dir).assign(design=CURRENT)]
+    roots = {CURRENT: runs_root(runs_dir)}
     if runs_dir is None:
-        frames += [results_table.load_results(scale, P.REPO_ROOT / a["runs"]).assign(design=name)
-                   for name, a in ARCHIVED.items() if a["scale"] == scale]
-    frames = [f for f in frames if len(f)]
+        roots |= {name: P.REPO_ROOT / a["runs"] for name, a in ARCHIVED.items() if a["scale"] == scale}
+    frames = [results_table.load_results(scale, root).assign(design=design) for design, root in roots.items()]
+    # `path`: each row's run folder, so a claim can total the cost ledgers of the runs behind it
+    frames = [f.assign(path=[str(roots[d] / scale / "target" / r) for d, r in zip(f["design"], f["run"])])
+              for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xstilts import paper, stats
+from xstilts import ledger, paper, stats
 from xstilts.results import MissingResults, completed, is_baseline, is_english_config, tex, with_config, zero_shot
 
 GRID = "a0_main_table"
@@ -69,6 +69,13 @@ def paired_units(zs: pd.DataFrame, a: str, b: str, targets=None) -> pd.DataFrame
     if targets is not None:
         both = both[both["target"].isin(targets)]
     return both.assign(diff=both["a"] - both["b"])[["target", "seed", "language", "diff"]]
+
+
+def runs_behind(zs: pd.DataFrame, configs, units: pd.DataFrame) -> list[str]:
+    """The target run folders of `configs` that gave `units` (their targets and seeds)."""
+    keys = set(zip(units["target"], units["seed"]))
+    rows = zs[zs["config"].isin(list(configs))]
+    return sorted({p for p, t, s in zip(rows["path"], rows["target"], rows["seed"]) if (t, s) in keys})
 
 
 def change_intervals(frame: pd.DataFrame) -> pd.DataFrame:
@@ -161,25 +168,19 @@ def main_table_macros(table: pd.DataFrame, change: pd.DataFrame, selected: pd.Da
     return values
 
 
-# Scales whose runs are committed, so their wall time is a fact about one machine's runs. Smoke runs
-# are recomputed on every machine (`make smoke-check` compares what they write with the committed
-# files), so their device time is left out; their FLOP estimates count tokens and are the same anywhere.
-TIMED_SCALES = ("offline", "full")
-
-
 def cost_macros(cost: dict) -> dict:
     """The cost ledger of the grid's finished runs, every phase (ledger.grid_totals): runs, estimated
     training and evaluation FLOPs and, where the runs are committed, device-hours."""
     values = {"a0 ledger runs": int(cost["runs_with_ledger"]),
               "a0 train pflop": cost["train_flops"] / 1e15, "a0 eval pflop": cost["eval_flops"] / 1e15}
-    if cost["scale"] in TIMED_SCALES:
+    if cost["scale"] in ledger.TIMED_SCALES:
         values["a0 device hours"] = cost["device_hours"]
     return values
 
 
 def cost_text(cost: dict) -> str:
     """One sentence on what the grid's finished runs spent (the interpretation cell)."""
-    spent = (f"{cost['device_hours']:.1f} device-hours and " if cost["scale"] in TIMED_SCALES else "")
+    spent = (f"{cost['device_hours']:.1f} device-hours and " if cost["scale"] in ledger.TIMED_SCALES else "")
     return (f"The grid's {cost['runs_with_ledger']} finished runs (every phase) took {spent}an estimated "
             f"{cost['train_flops'] / 1e15:.1f} PFLOP of training and {cost['eval_flops'] / 1e15:.1f} PFLOP of "
             f"evaluation ({cost['flops_formula']}).")

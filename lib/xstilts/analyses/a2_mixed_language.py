@@ -33,7 +33,11 @@ def mixed_language_pairs(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     pairs["group"] = np.where(pairs["script"] == "Latn", "Latin", "non-Latin")
     pairs["in mixed data"] = [lang in mixed_langs[t].split("+") for t, lang in zip(pairs["intermediate"], pairs["language"])]
     pairs["change"] = pairs["mixed"] - pairs["english"]
-    return pairs.sort_values(keys).reset_index(drop=True)
+    pairs = pairs.sort_values(keys).reset_index(drop=True)
+    matched = set(zip(pairs["intermediate"], pairs["target"], pairs["seed"]))
+    pairs.attrs["runs"] = sorted({p for p, *key in zip(zs["path"], zs["intermediate"], zs["target"], zs["seed"])
+                                  if tuple(key) in matched})   # their target runs (a6: the claim's cost)
+    return pairs
 
 
 def mixed_language_table(pairs: pd.DataFrame) -> pd.DataFrame:

@@ -57,7 +57,8 @@ def a4_gains(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     gains = gains.assign(parameters=gains["model"].map(lambda m: counts[m][0]),
                          non_embedding=gains["model"].map(lambda m: counts[m][1]))
     gains = gains.sort_values(["parameters", "model", "language", "seed"]).reset_index(drop=True)
-    gains.attrs.update(failed=failed, pairs_left_out=len(pairs) - len(complete))
+    gains.attrs.update(failed=failed, pairs_left_out=len(pairs) - len(complete),
+                       runs=sorted(set(paired["path"])))   # both sides' target runs (a6: the claim's cost)
     return gains
 
 

@@ -40,7 +40,10 @@ def a5_scores(frame: pd.DataFrame, scale: str, runs_dir: str | None = None) -> p
     rows = [sub[sub["target"] == t].assign(measure=name, value=sub[col]) for (t, col), name in MEASURES.items()]
     scores = pd.concat(rows, ignore_index=True).dropna(subset=["value"])
     cols = ["measure", "target", "config", "intermediate", "steps", "batch", "language", "seed", "value", "model", "notes"]
-    return scores[cols].sort_values(["measure", "config", "language", "seed"]).reset_index(drop=True)
+    out = scores[cols].sort_values(["measure", "config", "language", "seed"]).reset_index(drop=True)
+    # each configuration's target runs (a6: a claim's cost)
+    out.attrs["runs"] = {c: sorted(set(g["path"])) for c, g in sub.groupby("config")}
+    return out
 
 
 def a5_budget(scores: pd.DataFrame) -> pd.DataFrame:

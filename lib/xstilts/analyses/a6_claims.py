@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from xstilts import paper, stats
+from xstilts import ledger, paper, stats
 from xstilts.analyses import a0_main_table as a0
 from xstilts.analyses import a2_mixed_language as a2
 from xstilts.analyses import a4_model_scale_xcopa as a4
@@ -47,6 +47,12 @@ def _untestable(why: str):
     return None, why
 
 
+def _spent(units: pd.DataFrame, runs) -> pd.DataFrame:
+    """`units` with the target run folders behind them (`attrs["runs"]`): the claim's cost ledger."""
+    units.attrs["runs"] = sorted(runs)
+    return units
+
+
 def _selected(frame: pd.DataFrame) -> pd.Series:
     """target -> configuration selected on English dev (targets without a dev score are left out)."""
     sel = a0.selection_table(frame)
@@ -59,7 +65,9 @@ def _vs_none(config_of: Callable[[set], str | None]):
         config = config_of(set(zs["config"]))
         if config is None or config not in set(zs["config"]):
             return _untestable("no such configuration in a0_main_table at this scale")
-        return a0.paired_units(zs, config, "none"), f"{config} - none, {zs['target'].nunique()} targets"
+        units = a0.paired_units(zs, config, "none")
+        return (_spent(units, a0.runs_behind(zs, {config, "none"}, units)),
+                f"{config} - none, {zs['target'].nunique()} targets")
     return compute
 
 
@@ -71,7 +79,9 @@ def _vs_control(task: str):
         control = a0.control_of(set(zs["config"]))
         if control is None or task not in set(zs["config"]):
             return _untestable(f"no {task} run or no extra-target-steps control in a0_main_table at this scale")
-        return a0.paired_units(zs, task, control), f"{task} - {control}, {zs['target'].nunique()} targets"
+        units = a0.paired_units(zs, task, control)
+        return (_spent(units, a0.runs_behind(zs, {task, control}, units)),
+                f"{task} - {control}, {zs['target'].nunique()} targets")
     return compute
 
 
@@ -90,24 +100,29 @@ def _multitask_vs_best_single(frames):
     if multi is None or singles.empty:
         return _untestable("a0_main_table needs single-task and multi-task rows with English dev scores")
     best = singles.mean(axis=1).idxmax()
-    return a0.paired_units(zs, multi, best), f"{multi} - {best} (best single task on English dev)"
+    units = a0.paired_units(zs, multi, best)
+    return _spent(units, a0.runs_behind(zs, {multi, best}, units)), f"{multi} - {best} (best single task on English dev)"
 
 
 def _best_per_target(frames):
     frame = frames[a0.GRID]
     zs = a0.scores(frame)
     selected = _selected(frame)
-    units = pd.concat([a0.paired_units(zs, cfg, "none", targets={t}) for t, cfg in selected.items()])
-    return units, f"dev-selected config per target - none, {len(selected)} targets with a dev score"
+    parts = {t: a0.paired_units(zs, cfg, "none", targets={t}) for t, cfg in selected.items()}
+    runs = {r for t, u in parts.items() for r in a0.runs_behind(zs, {selected[t], "none"}, u)}
+    return (_spent(pd.concat(parts.values()), runs),
+            f"dev-selected config per target - none, {len(selected)} targets with a dev score")
 
 
 def _gain_per_target(frame: pd.DataFrame) -> pd.DataFrame:
     """seed x target: the change vs none averaged over the English intermediate configurations (no
-    selection), each target's zero-shot language mean."""
+    selection), each target's zero-shot language mean; `attrs["runs"]`: the target runs behind it."""
     zs = a0.scores(frame)
     configs = [c for c in dict.fromkeys(zs["config"]) if is_english_config(c) and c != "none"]
-    units = pd.concat([a0.paired_units(zs, c, "none") for c in configs])
-    return units.groupby(["seed", "target"])["diff"].mean().unstack("target")
+    parts = {c: a0.paired_units(zs, c, "none") for c in configs}
+    gains = pd.concat(parts.values()).groupby(["seed", "target"])["diff"].mean().unstack("target")
+    gains.attrs["runs"] = sorted({r for c, u in parts.items() for r in a0.runs_behind(zs, {c, "none"}, u)})
+    return gains
 
 
 def _rank(target_set, largest: bool):
@@ -123,7 +138,7 @@ def _rank(target_set, largest: bool):
         missing = sorted(set(target_set) - set(present))
         what = (f"{'+'.join(present)} gain - largest other gain" if largest else
                 f"smallest other gain - {'+'.join(present)} gain") + " (mean over configs, per seed)"
-        return units, what + (f"; {', '.join(missing)} not run here" if missing else "")
+        return _spent(units, gains.attrs["runs"]), what + (f"; {', '.join(missing)} not run here" if missing else "")
     return compute
 
 
@@ -138,6 +153,8 @@ def _mlm(frames):
         return _untestable("no budget-matched continued-MLM runs at this scale")
     d = a5.differences(frames[A5_SCORES], [m for m in a5.MEASURES.values() if m.endswith("seqeval F1")])
     budget = a5.a5_budget(frames[A5_SCORES]).xs("continued MLM", level="config").iloc[0]
+    runs = frames[A5_SCORES].attrs["runs"]
+    d = _spent(d, runs.get("intermediate task", []) + runs.get("continued MLM", []))
     return d, f"intermediate task - continued MLM, {int(budget['steps'])} steps x {int(budget['batch'])}, POS and NER F1"
 
 
@@ -147,7 +164,7 @@ def _mixed(frames):
     # a2's grid holds both arms (English-only and mixed), so its own runs answer it: never mixed with
     # the main table's, which may come from another design of the grids (results.ANALYSED_DESIGN)
     pairs = a2.mixed_language_pairs(frames[a2.GRID], frames[a2.GRID]["scale"].iloc[0])
-    return (pairs.assign(diff=pairs["english"] - pairs["mixed"]),
+    return (_spent(pairs.assign(diff=pairs["english"] - pairs["mixed"]), pairs.attrs["runs"]),
             f"English-only - mixed ({', '.join(sorted(pairs['intermediate'].unique()))})")
 
 
@@ -158,7 +175,7 @@ def _size_trend(frames):
     units = a4.size_trend_units(gains)
     if units.empty:
         return _untestable(f"{gains['model'].nunique()} model size(s) with runs at this scale: no trend")
-    return units, (f"SIQA gain per doubling of non-embedding parameters, {gains['model'].nunique()} sizes, XCOPA")
+    return _spent(units, gains.attrs["runs"]), (f"SIQA gain per doubling of non-embedding parameters, {gains['model'].nunique()} sizes, XCOPA")
 
 
 def _published(target: str):
@@ -167,8 +184,9 @@ def _published(target: str):
         selected = _selected(frame)
         if target not in selected.index:
             return _untestable(f"{target} is not in a0_main_table at this scale")
-        return (a0.paired_units(a0.scores(frame), selected[target], "none", targets={target}),
-                f"{selected[target]} (dev-selected) - none")
+        zs = a0.scores(frame)
+        units = a0.paired_units(zs, selected[target], "none", targets={target})
+        return _spent(units, a0.runs_behind(zs, {selected[target], "none"}, units)), f"{selected[target]} (dev-selected) - none"
     return compute
 
 
@@ -234,10 +252,12 @@ def _verdict(kind: str, t: dict, p_holm: float, p_tost_holm: float) -> str:
 
 def claims_table(frames: dict[str, pd.DataFrame], claims=None, *, margin: float = MARGIN) -> pd.DataFrame:
     """One row per claim: the paper's number, this repository's estimate with its 95% interval, seeds,
-    raw and Holm-adjusted p (paired t over seeds), TOST (no-benefit claims), MDE and the verdict."""
-    records = []
+    raw and Holm-adjusted p (paired t over seeds), TOST (no-benefit claims), MDE, the verdict, and what
+    the runs behind the claim spent (their cost ledgers, upstream runs included)."""
+    records, spent = [], []
     for c in claims or CLAIMS:
         units, what = c.compute(frames)
+        spent.append(ledger.runs_totals(units.attrs.get("runs", []) if units is not None else []))
         test = None
         if units is not None and len(units):
             test = stats.paired_seed_test(units, margin=margin if c.kind == "no benefit" else None)
@@ -245,20 +265,27 @@ def claims_table(frames: dict[str, pd.DataFrame], claims=None, *, margin: float 
             what = "no matched units"
         if test is not None and test["seeds"] < 2:
             what += f"; {test['seeds']} seed: no test"
-        records.append((c, test, what))
-    raw = [t["p"] if t and t["seeds"] >= 2 else np.nan for _, t, _ in records]
-    tost = [t["p_tost"] if t and t["seeds"] >= 2 and c.kind == "no benefit" else np.nan for c, t, _ in records]
+        records.append((c, test, what, units.attrs.get("runs", []) if units is not None else []))
+    raw = [t["p"] if t and t["seeds"] >= 2 else np.nan for _, t, _, _ in records]
+    tost = [t["p_tost"] if t and t["seeds"] >= 2 and c.kind == "no benefit" else np.nan for c, t, _, _ in records]
     adjusted = stats.holm(raw + tost)
     p_holm, p_tost_holm = adjusted[:len(raw)], adjusted[len(raw):]
     rows = []
-    for i, (c, t, what) in enumerate(records):
+    for i, (c, t, what, _) in enumerate(records):
         rows.append({"claim": c.claim, "paper": c.paper,
                      "estimate": t["estimate"] if t else np.nan, "CI low": t["ci_low"] if t else np.nan,
                      "CI high": t["ci_high"] if t else np.nan, "seeds": t["seeds"] if t else 0,
                      "p": raw[i], "p Holm": p_holm[i], "p TOST": tost[i], "p TOST Holm": p_tost_holm[i],
                      "p sign-flip": t["p_sign_flip"] if t else np.nan, "MDE": t["mde"] if t else np.nan,
-                     "verdict": _verdict(c.kind, t, p_holm[i], p_tost_holm[i]), "comparison": what})
-    return pd.DataFrame(rows)
+                     "verdict": _verdict(c.kind, t, p_holm[i], p_tost_holm[i]), "comparison": what,
+                     # the cost ledgers of the runs behind the claim (target runs and their upstream runs)
+                     "runs": spent[i]["runs"], "runs with ledger": spent[i]["runs_with_ledger"],
+                     "device hours": spent[i]["device_hours"],
+                     "PFLOP": (spent[i]["train_flops"] + spent[i]["eval_flops"]) / 1e15})
+    table = pd.DataFrame(rows)
+    table.attrs["runs"] = sorted({r for _, _, _, runs in records for r in runs})  # behind any claim
+    table.attrs["scale"] = frames[a0.GRID]["scale"].iloc[0] if len(frames[a0.GRID]) else None
+    return table
 
 
 def write_claims_table(scale: str, table: pd.DataFrame, caption: str):
@@ -272,15 +299,31 @@ def write_claims_table(scale: str, table: pd.DataFrame, caption: str):
         "p": table["p"].map(paper.fmt_p), "p Holm": table["p Holm"].map(paper.fmt_p),
         "TOST p (Holm)": [f"{paper.fmt_p(a)} ({paper.fmt_p(b)})" if np.isfinite(a) else "--"
                           for a, b in zip(table["p TOST"], table["p TOST Holm"])],
-        "MDE": [("--" if not np.isfinite(m) else f"{m:.1f}") for m in table["MDE"]], "verdict": table["verdict"]})
+        "MDE": [("--" if not np.isfinite(m) else f"{m:.1f}") for m in table["MDE"]], "verdict": table["verdict"],
+        "cost": [cost_cell(r, scale) for _, r in table.iterrows()]})
     body = shown.to_latex(index=False, escape=True,
                           column_format="".join(f">{{\\raggedright\\arraybackslash}}p{{{w}cm}}" if w else "r" for w in
-                                                (3.2, 1.3, 2.4, 3.2, 0, 0.8, 0.8, 1.3, 0, 1.7)))
+                                                (4.6, 1.8, 2.6, 4.6, 0, 0, 0, 1.6, 0, 2.4, 1.4)))
     body = body.replace("< 0.001", "$<$0.001")
+    # a page of its own, turned sideways (package rotating): 21 claims x 11 columns fit at its width
     text = (f"% generated by xstilts from {scale}-scale runs; do not edit\n"
-            f"\\begin{{table*}}[t]\\centering\\scriptsize\\setlength{{\\tabcolsep}}{{3pt}}\n{body}\\caption{{{caption} "
-            f"[{paper.SCALE_NAMES[scale]}]}}\\label{{tab:a6_claims-{scale}}}\n\\end{{table*}}\n")
+            f"\\begin{{sidewaystable}}\\centering\\scriptsize\\setlength{{\\tabcolsep}}{{3pt}}\n{body}\\caption{{{caption} "
+            f"[{paper.SCALE_NAMES[scale]}]}}\\label{{tab:a6_claims-{scale}}}\n\\end{{sidewaystable}}\n")
     return paper.write_text(paper.GENERATED / scale / "a6_claims.tex", text)
+
+
+# what the cost column counts: device-hours where runs are committed (ledger.TIMED_SCALES), else FLOPs
+COST_UNITS = {True: "device-hours", False: "estimated training and evaluation FLOPs"}
+
+
+def cost_cell(row: pd.Series, scale: str) -> str:
+    """A claim's cost for the table: device-hours at the scales whose runs are committed
+    (ledger.TIMED_SCALES), estimated FLOPs at smoke (the same on every machine); "--" for runs
+    without a ledger (the archived design's), and how many had one where only some did."""
+    if row["runs with ledger"] == 0:
+        return "--"
+    cost = f"{row['device hours']:.1f} h" if scale in ledger.TIMED_SCALES else paper.fmt_flops(row["PFLOP"] * 1e15)
+    return cost if row["runs with ledger"] == row["runs"] else f"{cost} ({row['runs with ledger']}/{row['runs']} runs)"
 
 
 def claims_macros(table: pd.DataFrame, margin: float = MARGIN) -> dict:
@@ -289,4 +332,14 @@ def claims_macros(table: pd.DataFrame, margin: float = MARGIN) -> dict:
     return ({f"a6 {v.split(' (')[0]}": int(counts.get(v, 0)) for v in VERDICTS}
             | {"a6 claims": len(table), "a6 tested": tested,
                "a6 tests": int(table["p"].notna().sum() + table["p TOST"].notna().sum()),
-               "a6 margin": float(margin), "a6 seeds": int(table["seeds"].max())})
+               "a6 margin": float(margin), "a6 seeds": int(table["seeds"].max())}
+            | cost_macros(ledger.runs_totals(table.attrs.get("runs", [])), table.attrs.get("scale")))
+
+
+def cost_macros(cost: dict, scale: str | None) -> dict:
+    """What the runs behind any claim spent, each run once (their cost ledgers)."""
+    values = {"a6 cost runs": int(cost["runs"]), "a6 cost runs with ledger": int(cost["runs_with_ledger"]),
+              "a6 pflop": (cost["train_flops"] + cost["eval_flops"]) / 1e15}
+    if scale in ledger.TIMED_SCALES:
+        values["a6 device hours"] = cost["device_hours"]
+    return values
