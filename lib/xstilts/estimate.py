@@ -18,15 +18,20 @@ repository's runs/ and its archived designs) on the device kind the run will use
        tokens/s, times this task's tokens per example (measured by its runs on any device);
     3. otherwise (nothing measured: full scale) a FLOP model, 6 x N x tokens to train and 2 x N x
        tokens to evaluate (ledger.py), at an assumed fraction (MFU) of an assumed device's peak.
-A `<model>@L<k>` model (the lower k layers) uses its base model's measurements, scaled by k / L.
-Each run also pays the median start-up overhead measured on that device (wall time not spent
-training or evaluating: process, model load, features). Every estimate says which basis it used.
+A `<model>@L<k>` model (the lower k layers) uses its own runs where some have finished, otherwise its
+base model's measurements scaled by k / L (an optimistic bound: embeddings, heads and start-up do not
+shrink with depth). Among the samples of a basis, those measured on this machine's CPU with the run's
+thread count (a run's provenance records both) are used when there are any: CPUs differ by several
+times, and runs of the archived design recorded neither. Each run also pays the median start-up
+overhead measured on that device (wall time not spent training or evaluating: process, model load,
+features). Every estimate says which basis it used.
 """
 from __future__ import annotations
 
 import functools
 import json
 import math
+import os
 import re
 import shutil
 import statistics
@@ -86,7 +91,9 @@ def _sample(result: dict) -> dict:
     eval_examples = result.get("eval_examples") or 0
     busy = (st.get("train_seconds") or 0) + (eval_examples / eval_rate if eval_rate else 0)
     wall = result.get("wall_seconds") or (result.get("cost") or {}).get("device_seconds")
+    kernels = (result.get("provenance") or {}).get("kernels") or {}
     return {"train_rate": train_rate, "eval_rate": eval_rate, "tpe": tpe,
+            "cpu": (kernels["cpu"], kernels["threads"]) if "cpu" in kernels and "threads" in kernels else None,
             "train_tokens_rate": st.get("train_tokens_per_s"),
             "eval_tokens_rate": eval_rate * tpe if eval_rate and tpe else None,
             "overhead": max(wall - busy, 0.0) if wall and busy else None,
@@ -111,11 +118,24 @@ def _measured(roots: list[Path], scale: str) -> dict:
             what = result.get("target_task") or "+".join(result.get("intermediate_tasks") or []) or "mlm"
             sample = _sample(result)
             model, dev = result.get("model") or "?", sample["device"]
-            if _TRUNCATED.match(model):
-                continue  # measured per layer through the base model; truncated runs are few
+            # a truncated model's runs are keyed by its own name (base_model scales the base's otherwise)
             for key in ((phase, what, model, dev), (phase, model, dev), (phase, what), (dev,)):
                 table.setdefault(key, []).append(sample)
     return table
+
+
+def _this_cpu(samples: list[dict], dev: str, threads: int) -> tuple[list[dict], str]:
+    """The samples measured on this machine's CPU with `threads` threads, if any (else all of them),
+    and a note for the estimate's basis."""
+    if dev != "cpu" or not samples:
+        return samples, ""
+    from xstilts.determinism import cpu_model
+
+    here = (cpu_model(), threads or os.cpu_count())
+    mine = [s for s in samples if s.get("cpu") == here]
+    if mine:
+        return mine, f" ({here[0]}, {here[1]} threads, as here)"
+    return samples, " (another or an unrecorded CPU: not this machine's speed)"
 
 
 def _median(samples, key):
@@ -188,31 +208,52 @@ class Estimator:
 
     def seconds(self, job: dict, work: dict) -> tuple[float, str]:
         cfg, phase = job["params"], job["phase"]
-        model, share = base_model(cfg["model"])
         dev = device_kind(cfg)
-        scaled = "" if share == 1.0 else f", x {share:.2f} for {cfg['model']}"
         overhead = _median(self.measured.get((dev,)) or [], "overhead") or 0.0
-        same = self.measured.get((phase, work["what"], model, dev)) or []
-        train_rate, eval_rate = _median(same, "train_rate"), _median(same, "eval_rate")
-        if same and eval_rate is None:  # intermediate results record no eval rate: the target runs' one
-            eval_rate = _median(self.measured.get(("target", model, dev)) or [], "eval_rate")
-        if same and (train_rate or not work["train_examples"]) and (eval_rate or not work["eval_examples"]):
-            busy = (work["train_examples"] / train_rate if work["train_examples"] else 0.0) + \
-                   (work["eval_examples"] / eval_rate if work["eval_examples"] else 0.0)
-            return overhead + share * busy, f"measured: {len(same)} {phase} run(s) of {work['what']} on {dev}{scaled}"
-        other = self.measured.get((phase, model, dev)) or []
-        tpe = self.tokens_per_example(phase, work["what"]) or _median(other, "tpe")
-        train_tok, eval_tok = _median(other, "train_tokens_rate"), _median(other, "eval_tokens_rate")
-        if eval_tok is None:
-            eval_tok = _median(self.measured.get(("target", model, dev)) or [], "eval_tokens_rate")
-        if other and tpe and (train_tok or not work["train_examples"]) and (eval_tok or not work["eval_examples"]):
-            busy = tpe * ((work["train_examples"] / train_tok if work["train_examples"] else 0.0)
-                          + (work["eval_examples"] / eval_tok if work["eval_examples"] else 0.0))
-            return (overhead + share * busy,
-                    f"measured tokens/s: {len(other)} {phase} run(s) of other tasks with {model} on {dev}{scaled}")
+        candidates = [(cfg["model"], 1.0)]  # a truncated model: its own runs, else its base model's, scaled
+        if _TRUNCATED.match(cfg["model"]):
+            candidates.append(base_model(cfg["model"]))
+        for model, share in candidates:
+            if (measured := self._measured_seconds(cfg, phase, work, dev, model, share)) is not None:
+                busy, basis = measured
+                return overhead + busy, basis
+        model, share = candidates[-1]
         if dev == "cpu" and cfg["scale"] != "full":
             return float("nan"), f"no {phase} run of {model} measured on cpu: not estimated"
         return self._flop_seconds(cfg, work, model, share)
+
+    def _target_eval(self, model: str, dev: str, key: str) -> float | None:
+        """The evaluation rate of the model's target runs; a truncated model without any: its base
+        model's, divided by the share of the work it does."""
+        rate = _median(self.measured.get(("target", model, dev)) or [], key)
+        if rate is None and _TRUNCATED.match(model):
+            base, share = base_model(model)
+            rate = _median(self.measured.get(("target", base, dev)) or [], key)
+            rate = rate / share if rate else None
+        return rate
+
+    def _measured_seconds(self, cfg, phase, work, dev, model, share) -> tuple[float, str] | None:
+        """Busy seconds from runs of `model` (the same task, else its tokens/s on other tasks), x share."""
+        scaled = "" if share == 1.0 else f", x {share:.2f} for {cfg['model']}"
+        same, where = _this_cpu(self.measured.get((phase, work["what"], model, dev)) or [], dev, cfg["threads"])
+        train_rate, eval_rate = _median(same, "train_rate"), _median(same, "eval_rate")
+        if same and eval_rate is None:  # intermediate results record no eval rate: the target runs' one
+            eval_rate = self._target_eval(model, dev, "eval_rate")
+        if same and (train_rate or not work["train_examples"]) and (eval_rate or not work["eval_examples"]):
+            busy = (work["train_examples"] / train_rate if work["train_examples"] else 0.0) + \
+                   (work["eval_examples"] / eval_rate if work["eval_examples"] else 0.0)
+            return share * busy, f"measured: {len(same)} {phase} run(s) of {work['what']} on {dev}{where}{scaled}"
+        other, where = _this_cpu(self.measured.get((phase, model, dev)) or [], dev, cfg["threads"])
+        tpe = self.tokens_per_example(phase, work["what"]) or _median(other, "tpe")
+        train_tok, eval_tok = _median(other, "train_tokens_rate"), _median(other, "eval_tokens_rate")
+        if eval_tok is None:
+            eval_tok = self._target_eval(model, dev, "eval_tokens_rate")
+        if other and tpe and (train_tok or not work["train_examples"]) and (eval_tok or not work["eval_examples"]):
+            busy = tpe * ((work["train_examples"] / train_tok if work["train_examples"] else 0.0)
+                          + (work["eval_examples"] / eval_tok if work["eval_examples"] else 0.0))
+            return (share * busy,
+                    f"measured tokens/s: {len(other)} {phase} run(s) of other tasks with {model} on {dev}{where}{scaled}")
+        return None
 
     def _flop_seconds(self, cfg, work, model, share) -> tuple[float, str]:
         params = MATMUL_PARAMETERS.get(model)
