@@ -113,9 +113,10 @@ def test_smoke_and_offline_runs_keep_their_hashes_and_parameters():
     """Every smoke/offline run must keep its hash and every parameter it had when the fixture was
     written; keys added since must hold the value that computes what the code did before. The
     fixture was first computed before recipes, precision and windowing existed (main 117657e) and
-    rewritten once, on purpose, when the offline study was redesigned and the MLM hash came to
-    hold the optimiser settings MLM uses (`python tests/test_recipes.py` rewrites it: only for a
-    change that is meant to move run folders)."""
+    rewritten on purpose when the offline study was redesigned and the MLM hash came to hold the
+    optimiser settings MLM uses, and when every smoke intermediate run got the fixed 152-step budget
+    (params/scales/smoke.yaml; offline runs unchanged). `python tests/test_recipes.py` rewrites it:
+    only for a change that is meant to move run folders."""
     before = json.loads(FIXTURE.read_text())
     now = _current()
     assert set(now) == set(before)
