@@ -318,6 +318,11 @@ def _run_locked(the_plan, root, grid_paths, scale, *, cores, profile, dry_run, v
         if not profile and not dry_run and not new_kernels and shown.pending:
             pool = warm.Pool(min(at_once, len(shown.pending)), cwd=str(NOTEBOOKS), env=env, thread_env=PHASE_THREAD_ENV)
             env[warm.SOCKET_ENV] = pool.socket_path
+        # a shell starts a background job (`cmd &`, nohup in a script) with SIGINT ignored, and
+        # Snakemake would inherit that and ignore the SIGINT by which a SIGTERM stops it (_follow):
+        # give it the default disposition (a Python handler here resets to it across exec)
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             rc = _follow(subprocess.Popen(cmd, env=env, stdout=sink, stderr=sink), shown)
         except KeyboardInterrupt:
