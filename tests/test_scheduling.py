@@ -54,3 +54,4 @@ def test_a_background_xstilts_run_stops_on_sigterm(tmp_path):
         raise AssertionError("xstilts run went on after SIGTERM: " + proc.communicate()[0][-2000:]) from None
     assert proc.returncode == 130, out[-2000:]
     assert "Interrupted: finished runs are kept; the same command resumes the rest." in out
+    assert "not run (interrupted)" in out

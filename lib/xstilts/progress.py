@@ -139,12 +139,12 @@ class Progress:
                 states[name] = "written" if rec["state"] == "done" else "failed"
         return states
 
-    def summary(self, wall: float, snakemake_log: Path | None) -> None:
+    def summary(self, wall: float, snakemake_log: Path | None, *, interrupted: bool = False) -> None:
         analyses = self.analysis_states()
         not_run = len(self.pending)
         parts = [f"{len(self.computed)} computed", f"{len(self.reused)} reused", f"{len(self.failed)} failed"]
         if not_run:
-            parts.append(f"{not_run} not run (an upstream run or Snakemake failed)")
+            parts.append(f"{not_run} not run ({'interrupted' if interrupted else 'an upstream run or Snakemake failed'})")
         self.out(f"{len(self.jobs)} runs in {seconds(wall)}: {', '.join(parts)}.", flush=True)
         if analyses:
             from xstilts import paper

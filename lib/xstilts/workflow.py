@@ -333,7 +333,7 @@ def _run_locked(the_plan, root, grid_paths, scale, *, cores, profile, dry_run, v
                 pool.close()
     if dry_run:
         return rc
-    shown.summary(time.monotonic() - started, log_file)
+    shown.summary(time.monotonic() - started, log_file, interrupted=rc == 130)
     if rc not in (0, 130) and not shown.failed and log_file:  # Snakemake itself failed (not a notebook): its last words
         print("Snakemake failed:\n" + "".join(log_file.read_text(errors="replace").splitlines(True)[-15:]),
               file=sys.stderr, flush=True)
@@ -383,6 +383,7 @@ def _follow(proc: subprocess.Popen, shown: progress.Progress) -> int:
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGINT)  # Ctrl-C reached it already; a SIGTERM did not
         proc.wait()
+        shown.poll()  # a run that finished as Snakemake stopped is counted
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
