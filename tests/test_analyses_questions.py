@@ -117,8 +117,29 @@ def test_a4_leaves_out_the_pair_of_a_failed_run_and_counts_it(monkeypatch):
     gains = a4.a4_gains(frame, "offline")
     assert sorted(gains["seed"].unique()) == [0, 2]  # seed 1's baseline failed: its SIQA run has no pair
     assert gains.attrs == {"failed": 1, "pairs_left_out": 1, "runs": ["runs/smoke/target/r"]}
-    macros = a4.a4_macros(a4.a4_summary(gains), None)
+    macros = a4.a4_macros(a4.a4_summary(gains), None, (5, 6))
     assert macros["a4 failed runs"] == 1 and macros["a4 pairs left out"] == 1
+    assert macros["a4 runs finished"] == 5 and macros["a4 runs planned"] == 6
+    # a grid read in chunks: seed 2's SIQA run has not finished yet. Its pair is left out too, but it
+    # is not counted as broken by a failure (the caption counts the runs finished so far)
+    unfinished = a4.a4_gains(frame[~((frame["intermediate"] == "siqa") & (frame["seed"] == 2))], "offline")
+    assert sorted(unfinished["seed"].unique()) == [0] and unfinished.attrs["pairs_left_out"] == 1
+
+
+def test_a4_says_so_when_every_run_failed_its_dev_check():
+    """Offline, every COPA target run can fail its dev check: no gain is measured, and the table,
+    the figure, the sentence and the claim say so instead of raising."""
+    frame = pd.DataFrame([row(target="xcopa", model="m", intermediate=i, language="et", seed=s, scale="offline",
+                              run=f"{i}-s{s}", failed=True) for i in ("none", "siqa") for s in (0, 1)])
+    gains = a4.a4_gains(frame, "offline")
+    assert gains.empty and gains.attrs == {"failed": 4, "pairs_left_out": 2, "runs": ["runs/smoke/target/r"]}
+    summary = a4.a4_summary(gains)
+    macros = a4.a4_macros(summary, a4.size_trend(gains), (4, 6))
+    assert macros["a4 models"] == 0 and macros["a4 failed runs"] == 4 and macros["a4 runs finished"] == 4
+    assert macros["a4 trend sentence"].startswith("All 4 finished runs failed their English dev check")
+    a4.a4_figure(summary, "offline")
+    units, why = a6._size_trend({a6.A4_GAINS: gains})
+    assert units.empty and units.attrs["runs"] == ["runs/smoke/target/r"] and "all 4 finished runs" in why
 
 
 def test_a4_fails_loudly_without_siqa_runs():

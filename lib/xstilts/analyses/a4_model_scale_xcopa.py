@@ -14,6 +14,8 @@ GRID = "a4_model_scale_xcopa"
 # Published zero-shot XCOPA means over its 11 languages (XTREME-R recipe: SIQA, then COPA). Published
 # numbers for XLM-R (Ruder et al., 2021), not results of this repository.
 XCOPA_PUBLISHED = {"XLM-R base": 60.7, "XLM-R large": 69.1}
+# what a4_gains returns per (model, language, seed)
+GAIN_COLUMNS = ["model", "target", "language", "seed", "score", "baseline", "gain", "parameters", "non_embedding"]
 
 
 def _millions(count: int) -> str:
@@ -45,11 +47,23 @@ def parameter_counts(name: str) -> tuple[int, int]:
 def a4_gains(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     """XCOPA zero-shot accuracy with and without SIQA intermediate training, per model/language/seed."""
     ok, failed = completed(frame)
+    if failed and not ((ok["target"] == "xcopa") & ok["intermediate"].isin(["none", "siqa"])).any():
+        # every finished run failed its dev check (or started from a SIQA run that failed its own):
+        # no gain is measured, and the tables and the claim say so rather than raise
+        gains = pd.DataFrame({c: pd.Series(dtype=object if c in ("model", "target", "language") else float)
+                              for c in GAIN_COLUMNS})
+        # the claim's cost (a6) is what these failed runs spent
+        gains.attrs.update(failed=failed, pairs_left_out=frame.groupby(["model", "seed"]).ngroups,
+                           runs=sorted(set(frame["path"])) if "path" in frame else [])
+        return gains
     sub = require(ok, GRID, scale, target="xcopa", intermediate=["none", "siqa"], intermediate_languages="en")
     # a failed run (its dev check, or its SIQA phase's) leaves its pair without one side: the pair is
-    # left out, and counted (gains.attrs)
+    # left out, and counted (gains.attrs); so is a pair whose other run has not finished yet (a grid
+    # read while it is computed in chunks: the caption counts the runs finished so far)
     pairs = sub.groupby(["model", "seed"])["intermediate"].nunique()
     complete = set(pairs[pairs == 2].index)
+    failed_rows = frame[frame["failed"].astype(bool)] if "failed" in frame else frame.iloc[:0]
+    broken = set(zip(failed_rows["model"], failed_rows["seed"])) - complete
     paired = sub[[key in complete for key in zip(sub["model"], sub["seed"])]]
     require(paired, GRID, scale)
     gains = gain_over_none(paired[paired["language"] != "en"], GRID, scale)
@@ -57,7 +71,7 @@ def a4_gains(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     gains = gains.assign(parameters=gains["model"].map(lambda m: counts[m][0]),
                          non_embedding=gains["model"].map(lambda m: counts[m][1]))
     gains = gains.sort_values(["parameters", "model", "language", "seed"]).reset_index(drop=True)
-    gains.attrs.update(failed=failed, pairs_left_out=len(pairs) - len(complete),
+    gains.attrs.update(failed=failed, pairs_left_out=len(broken),
                        runs=sorted(set(paired["path"])))   # both sides' target runs (a6: the claim's cost)
     return gains
 
@@ -74,7 +88,9 @@ def a4_summary(gains: pd.DataFrame) -> pd.DataFrame:
             row[label], row[f"{label} CI low"], row[f"{label} CI high"] = t["estimate"], t["ci_low"], t["ci_high"]
         row["p"] = t["p"]
         rows.append(row)
-    out = pd.DataFrame(rows).set_index("model")
+    columns = ["model", "parameters", "languages", "seeds"] + [f"{label}{part}" for label in ("none", "SIQA", "gain")
+                                                                for part in ("", " CI low", " CI high")] + ["p"]
+    out = pd.DataFrame(rows, columns=columns).set_index("model")
     out.attrs.update(gains.attrs)  # failed runs and pairs left out, for the macros and the caption
     return out
 
@@ -102,16 +118,19 @@ def size_trend(gains: pd.DataFrame) -> dict:
     return stats.paired_seed_test(units) | {"sizes": int(gains["non_embedding"].nunique())}
 
 
-def a4_macros(summary: pd.DataFrame, trend: dict | None = None) -> dict:
+def a4_macros(summary: pd.DataFrame, trend: dict | None = None, runs: tuple[int, int] | None = None) -> dict:
+    """The paper's numbers; `runs` = (target runs finished, planned) of a grid read in chunks."""
     out = {f"a4 {model} {col}": float(r[col]) for model, r in summary.iterrows()
            for col in ("none", "SIQA", "gain", "gain CI low", "gain CI high")}
     if trend is not None:
         out |= {"a4 trend": trend["estimate"], "a4 trend low": trend["ci_low"], "a4 trend high": trend["ci_high"],
                 "a4 trend p": paper.fmt_p(trend["p"]), "a4 trend seeds": int(trend["seeds"])}
     sentence = tex(trend_text(trend, summary))  # "<" prints as such: the paper uses T1 fonts
-    return out | {"a4 models": len(summary), "a4 seeds": int(summary["seeds"].max()), "a4 trend sentence": sentence,
+    return out | {"a4 models": len(summary), "a4 seeds": int(summary["seeds"].max()) if len(summary) else 0,
+                  "a4 trend sentence": sentence,
                   "a4 failed runs": int(summary.attrs.get("failed", 0)),
-                  "a4 pairs left out": int(summary.attrs.get("pairs_left_out", 0))}
+                  "a4 pairs left out": int(summary.attrs.get("pairs_left_out", 0))} | (
+        {"a4 runs finished": int(runs[0]), "a4 runs planned": int(runs[1])} if runs else {})
 
 
 def failed_note(summary: pd.DataFrame, scale: str) -> str:
@@ -126,6 +145,9 @@ def failed_note(summary: pd.DataFrame, scale: str) -> str:
 
 def trend_text(trend: dict | None, summary: pd.DataFrame) -> str:
     """The interpretation cell's sentence on the size trend."""
+    if summary.empty and summary.attrs.get("failed"):
+        return (f"All {summary.attrs['failed']} finished runs failed their English dev check (or started from a SIQA "
+                f"run that failed its own): no gain, and no size trend, is measured here.")
     if trend is None:
         return f"{len(summary)} model size(s): no size trend is measurable here."
     test = (f"p = {paper.fmt_p(trend['p'])}, t-test over {trend['seeds']} seeds" if trend["seeds"] >= 2
@@ -147,7 +169,10 @@ def a4_figure(summary: pd.DataFrame, scale: str):
                    label=f"published {name}" + ("" if scale == "full" else " (reference)"))
     ax.axhline(50, color="0.7", lw=0.8, linestyle="-.", label="chance")
     ax.set_xticks(x, [f"{m.split('/')[-1]}\n{_millions(p)} params" for m, p in zip(summary.index, summary["parameters"])])
-    ax.set_xlim(-0.6, len(summary) - 0.4)
+    ax.set_xlim(-0.6, max(len(summary), 1) - 0.4)
+    if summary.empty:  # every run failed its dev check: the figure says so instead of showing nothing
+        ax.text(0, 55, "no model with both runs\npassing their dev checks", ha="center", va="center", fontsize=8)
+        ax.set_ylim(40, 75)
     ax.set(ylabel="XCOPA accuracy (zero-shot mean)")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return fig

@@ -43,8 +43,13 @@ class Claim:
     compute: Callable[[dict], tuple]           # frames -> (units frame with diff, comparison) or (None, why)
 
 
-def _untestable(why: str):
-    return None, why
+def _untestable(why: str, runs=None):
+    """No test, and why; `runs`: target runs that were spent on the claim all the same (failed ones)."""
+    if runs is None:
+        return None, why
+    units = _spent(pd.DataFrame(columns=["target", "seed", "language", "diff"]), runs)
+    units.attrs["untestable"] = True
+    return units, why
 
 
 def _spent(units: pd.DataFrame, runs) -> pd.DataFrame:
@@ -172,6 +177,9 @@ def _size_trend(frames):
     if A4_GAINS not in frames:
         return _untestable("a4_model_scale_xcopa was not run at this scale")
     gains = frames[A4_GAINS]
+    if gains.empty and gains.attrs.get("failed"):
+        return _untestable(f"all {gains.attrs['failed']} finished runs of a4_model_scale_xcopa failed their dev check",
+                           gains.attrs["runs"])
     units = a4.size_trend_units(gains)
     if units.empty:
         return _untestable(f"{gains['model'].nunique()} model size(s) with runs at this scale: no trend")
@@ -216,20 +224,20 @@ CLAIMS = [
 
 def claim_frames(results: pd.DataFrame, scale: str, runs_dir: str | None = None, *,
                  partial: bool = False) -> dict[str, pd.DataFrame]:
-    """The grids the claims are checked on: the main table is required (with `partial`, its finished
-    runs: a grid being computed in chunks); a grid not run at this scale leaves its claims "not
-    testable at this scale". Each grid is read at the design its analysis reads (ANALYSED_DESIGN)."""
+    """The grids the claims are checked on: the main table is required (with `partial`, each grid's
+    finished runs: grids being computed in chunks); a grid not run at this scale leaves its claims
+    "not testable at this scale". Each grid is read at the design its analysis reads (ANALYSED_DESIGN)."""
     frames = {a0.GRID: grid_results(results, a0.GRID, scale, partial=partial)}
     try:
-        frames[a2.GRID] = grid_results(results, a2.GRID, scale)
+        frames[a2.GRID] = grid_results(results, a2.GRID, scale, partial=partial)
     except MissingResults:
         pass
     try:
-        frames[A5_SCORES] = a5.a5_scores(grid_results(results, a5.GRID, scale), scale, runs_dir)
+        frames[A5_SCORES] = a5.a5_scores(grid_results(results, a5.GRID, scale, partial=partial), scale, runs_dir)
     except MissingResults:
         pass
     try:
-        frames[A4_GAINS] = a4.a4_gains(grid_results(results, a4.GRID, scale), scale)
+        frames[A4_GAINS] = a4.a4_gains(grid_results(results, a4.GRID, scale, partial=partial), scale)
     except MissingResults:
         pass
     return frames
@@ -261,7 +269,7 @@ def claims_table(frames: dict[str, pd.DataFrame], claims=None, *, margin: float 
         test = None
         if units is not None and len(units):
             test = stats.paired_seed_test(units, margin=margin if c.kind == "no benefit" else None)
-        elif units is not None:
+        elif units is not None and not units.attrs.get("untestable"):
             what = "no matched units"
         if test is not None and test["seeds"] < 2:
             what += f"; {test['seeds']} seed: no test"
