@@ -136,10 +136,14 @@ def test_a4_says_so_when_every_run_failed_its_dev_check():
     summary = a4.a4_summary(gains)
     macros = a4.a4_macros(summary, a4.size_trend(gains), (4, 6))
     assert macros["a4 models"] == 0 and macros["a4 failed runs"] == 4 and macros["a4 runs finished"] == 4
-    assert macros["a4 trend sentence"].startswith("All 4 finished runs failed their English dev check")
+    assert macros["a4 trend sentence"].startswith("No model-seed pair has both runs passing their dev checks (4 ")
     a4.a4_figure(summary, "offline")
     units, why = a6._size_trend({a6.A4_GAINS: gains})
-    assert units.empty and units.attrs["runs"] == ["runs/smoke/target/r"] and "all 4 finished runs" in why
+    assert units.empty and units.attrs["runs"] == ["runs/smoke/target/r"] and "(4 failed runs)" in why
+    # some runs pass, but no pair passes both: the same
+    mixed = frame.assign(failed=[i == "siqa" or s == 0 for i, s in zip(frame["intermediate"], frame["seed"])])
+    some = a4.a4_gains(mixed, "offline")
+    assert some.empty and some.attrs["failed"] == 3 and some.attrs["pairs_left_out"] == 2
 
 
 def test_a4_fails_loudly_without_siqa_runs():

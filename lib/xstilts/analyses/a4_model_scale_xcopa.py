@@ -48,14 +48,7 @@ def a4_gains(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     """XCOPA zero-shot accuracy with and without SIQA intermediate training, per model/language/seed."""
     ok, failed = completed(frame)
     if failed and not ((ok["target"] == "xcopa") & ok["intermediate"].isin(["none", "siqa"])).any():
-        # every finished run failed its dev check (or started from a SIQA run that failed its own):
-        # no gain is measured, and the tables and the claim say so rather than raise
-        gains = pd.DataFrame({c: pd.Series(dtype=object if c in ("model", "target", "language") else float)
-                              for c in GAIN_COLUMNS})
-        # the claim's cost (a6) is what these failed runs spent
-        gains.attrs.update(failed=failed, pairs_left_out=frame.groupby(["model", "seed"]).ngroups,
-                           runs=sorted(set(frame["path"])) if "path" in frame else [])
-        return gains
+        return _no_gains(frame, failed, frame.groupby(["model", "seed"]).ngroups)
     sub = require(ok, GRID, scale, target="xcopa", intermediate=["none", "siqa"], intermediate_languages="en")
     # a failed run (its dev check, or its SIQA phase's) leaves its pair without one side: the pair is
     # left out, and counted (gains.attrs); so is a pair whose other run has not finished yet (a grid
@@ -64,6 +57,8 @@ def a4_gains(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     complete = set(pairs[pairs == 2].index)
     failed_rows = frame[frame["failed"].astype(bool)] if "failed" in frame else frame.iloc[:0]
     broken = set(zip(failed_rows["model"], failed_rows["seed"])) - complete
+    if failed and not complete:
+        return _no_gains(frame, failed, len(broken))
     paired = sub[[key in complete for key in zip(sub["model"], sub["seed"])]]
     require(paired, GRID, scale)
     gains = gain_over_none(paired[paired["language"] != "en"], GRID, scale)
@@ -73,6 +68,17 @@ def a4_gains(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     gains = gains.sort_values(["parameters", "model", "language", "seed"]).reset_index(drop=True)
     gains.attrs.update(failed=failed, pairs_left_out=len(broken),
                        runs=sorted(set(paired["path"])))   # both sides' target runs (a6: the claim's cost)
+    return gains
+
+
+def _no_gains(frame: pd.DataFrame, failed: int, pairs_left_out: int) -> pd.DataFrame:
+    """No model-seed pair whose two runs both passed their dev checks: no gain is measured, and the
+    table, figure, sentence and claim say so rather than raise. The claim's cost (a6) is what the
+    failed runs spent."""
+    gains = pd.DataFrame({c: pd.Series(dtype=object if c in ("model", "target", "language") else float)
+                          for c in GAIN_COLUMNS})
+    gains.attrs.update(failed=failed, pairs_left_out=pairs_left_out,
+                       runs=sorted(set(frame["path"])) if "path" in frame else [])
     return gains
 
 
@@ -146,8 +152,9 @@ def failed_note(summary: pd.DataFrame, scale: str) -> str:
 def trend_text(trend: dict | None, summary: pd.DataFrame) -> str:
     """The interpretation cell's sentence on the size trend."""
     if summary.empty and summary.attrs.get("failed"):
-        return (f"All {summary.attrs['failed']} finished runs failed their English dev check (or started from a SIQA "
-                f"run that failed its own): no gain, and no size trend, is measured here.")
+        return (f"No model-seed pair has both runs passing their dev checks ({summary.attrs['failed']} finished runs "
+                f"failed theirs, or started from a SIQA run that failed its own): no gain, and no size trend, is "
+                f"measured here.")
     if trend is None:
         return f"{len(summary)} model size(s): no size trend is measurable here."
     test = (f"p = {paper.fmt_p(trend['p'])}, t-test over {trend['seeds']} seeds" if trend["seeds"] >= 2

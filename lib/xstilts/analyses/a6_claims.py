@@ -178,8 +178,8 @@ def _size_trend(frames):
         return _untestable("a4_model_scale_xcopa was not run at this scale")
     gains = frames[A4_GAINS]
     if gains.empty and gains.attrs.get("failed"):
-        return _untestable(f"all {gains.attrs['failed']} finished runs of a4_model_scale_xcopa failed their dev check",
-                           gains.attrs["runs"])
+        return _untestable(f"no a4_model_scale_xcopa model-seed pair passed both dev checks "
+                           f"({gains.attrs['failed']} failed runs)", gains.attrs["runs"])
     units = a4.size_trend_units(gains)
     if units.empty:
         return _untestable(f"{gains['model'].nunique()} model size(s) with runs at this scale: no trend")
