@@ -80,6 +80,42 @@ def test_recipe_rule_picks_the_best_passing_run_ties_to_the_lower_learning_rate(
     assert recipe_sweep.choose([run(1e-4, 0.0, 10.0, failed=True)])["ud_parse"]["params"] is None
 
 
+def test_passing_score_is_the_lowest_score_the_binomial_check_passes():
+    # 10 items against chance 50%: P(X >= 9) = 11/1024 = 0.011 passes, P(X >= 8) = 56/1024 = 0.055 does not
+    assert devcheck.passing_score(10, 50.0) == pytest.approx(90.0)
+    # COPA's 100 dev items: 59 correct (p = 0.044) pass, 58 (p = 0.067) do not
+    assert devcheck.passing_score(100, 50.0) == pytest.approx(59.0)
+    assert devcheck._binomial(59, 100, 0.5) < devcheck.ALPHA <= devcheck._binomial(58, 100, 0.5)
+
+
+def test_sweep_table_marks_the_chosen_recipe_and_says_what_a_failed_task_needed():
+    def cfg(lr, head, tasks=(), epochs=10.0):
+        return {"intermediate_tasks": list(tasks), "learning_rate": lr, "head_learning_rate": head,
+                "intermediate_max_steps": 250, "intermediate_epochs": 10.0, "target_max_steps": -1,
+                "target_epochs": epochs}
+
+    def result(task, score, failed, n=100, baseline=50.0):
+        return {"dev_check": {task: {"score": score, "failed": failed, "n": n, "baseline": baseline,
+                                     "test": "binomial", "p_value": devcheck._binomial(score * n / 100, n, baseline / 100)}}}
+
+    swept = [(cfg(3e-5, 0.0), result("xcopa", 58.0, True)), (cfg(1e-4, 1e-3), result("xcopa", 55.0, True)),
+             (cfg(3e-5, 0.0, ["siqa"]), result("siqa", 41.0, False, 200, 100 / 3)),
+             (cfg(1e-4, 0.0, ["siqa"]), result("siqa", 41.2, False, 200, 100 / 3)),
+             (cfg(1e-4, 1e-3, ["siqa"]), None)]
+    table = recipe_sweep.sweep_table(swept)
+    assert table.attrs["runs"] == (4, 5) and len(table) == 4
+    siqa = table.loc["siqa"]
+    # within the 0.5-point tie, the lower learning rate wins
+    assert list(siqa["chosen"]) == ["yes", ""] and list(siqa["budget"]) == ["250 steps"] * 2
+    assert set(table.loc["xcopa", "chosen"]) == {""} and set(table.loc["xcopa", "needed"]) == {59.0}
+    text = recipe_sweep.sweep_text(table)
+    assert "4 of the recipe sweep's 5 cells" in text
+    assert "siqa: learning rate 3e-05, 250 steps chosen (dev 41.0 against 33.3)" in text
+    assert "xcopa: none of its 2 recipes passed its dev check (best dev 58.0 against 50.0; passing needs 59 of 100" in text
+    assert recipe_sweep.shown(table).loc["xcopa", "head learning rate"].tolist() == ["= lr", "1e-03"]
+    assert recipe_sweep.sweep_text(recipe_sweep.sweep_table([])) == "The recipe sweep has no runs at this scale."
+
+
 def test_new_keys_at_their_neutral_value_keep_every_run_hash():
     cfg = params.resolve({}, scale="smoke")
     for phase in ("intermediate", "target"):

@@ -139,7 +139,8 @@ def test_an_analysis_older_than_a_result_or_code_file_it_reads_is_stale(tmp_path
 def test_an_analysis_depends_on_its_notebook_its_module_and_the_shared_analysis_modules():
     the_plan = workflow.plan([str(P.PARAMS_DIR / "experiments" / "a0_main_table.yaml")], "smoke", "/tmp/nowhere")
     names = {Path(f).name for f in the_plan["analysis_code"]["a0_main_table"]}
-    assert names == {"a0_main_table.ipynb", "a0_main_table.py", "results.py", "results_table.py", "stats.py", "paper.py"}
+    assert names == {"a0_main_table.ipynb", "a0_main_table.py", "results.py", "results_table.py", "stats.py", "paper.py",
+                     "devcheck.py", "ledger.py", "recipe_sweep.py"}
 
 
 def test_incomplete_markers_are_seen(tmp_path):

@@ -39,6 +39,19 @@ def _binomial(correct: int, n: int, baseline: float) -> float:
                                  alternative="greater").pvalue)
 
 
+def passing_score(n: int, baseline: float, alpha: float = ALPHA) -> float:
+    """The lowest score (percent of `n` items) that passes the one-sided binomial check against
+    `baseline` (percent), by the check's own rule (p < alpha): what a run needs on a dev set of
+    that size, whatever it truly learned."""
+    p = baseline / 100.0
+    k = int(stats.binom.isf(alpha, n, p))  # close to the answer; the loops make it exact
+    while stats.binom.sf(k - 1, n, p) >= alpha:  # P(X >= k)
+        k += 1
+    while k > 0 and stats.binom.sf(k - 2, n, p) < alpha:
+        k -= 1
+    return 100.0 * k / n
+
+
 def _classification(examples, preds, train_examples):
     gold = [e["label"] for e in examples]
     majority = collections.Counter(e["label"] for e in train_examples).most_common(1)[0][0]

@@ -209,10 +209,12 @@ def _values(values) -> str:
     return ", ".join(one(v) for v in sorted(set(values), key=str))
 
 
-def _setup_column(root: Path, scale: str) -> tuple[dict, int]:
+def _setup_column(root: Path, scale: str, only: set[str] | None = None) -> tuple[dict, int]:
     rows = {k: [] for k in SETUP_KEYS}
     n = 0
     for result in runs.collect(root, scale, "target"):
+        if only is not None and f"target/{result['run_dir']}" not in only:
+            continue
         cfg = runs.read_json(root / scale / "target" / result["run_dir"] / "params.json")["all"]
         n += 1
         for key in SETUP_KEYS:
@@ -228,15 +230,15 @@ def _setup_column(root: Path, scale: str) -> tuple[dict, int]:
     return {SETUP_KEYS[k]: _values(v) for k, v in rows.items()}, n
 
 
-def setup_table(scale: str, runs_dir: str | None = None) -> pd.DataFrame:
+def setup_table(scale: str, runs_dir: str | None = None, only: set[str] | None = None) -> pd.DataFrame:
     """Every Setup hyperparameter as the target runs of this scale actually used it (from each run's
     params.json; the device from its result.json), with the number of runs: column `value` for the
-    current design's runs, and one column per archived design (results.ARCHIVED) whose runs an
-    analysis still reads."""
+    current design's runs (`only`: the "<phase>/<run folder>" names to count, results.design_runs),
+    and one column per archived design (results.ARCHIVED) whose runs an analysis still reads."""
     from xstilts.results import ARCHIVED
 
     columns = {}
-    value, n = _setup_column(runs_root(runs_dir), scale)
+    value, n = _setup_column(runs_root(runs_dir), scale, only)
     if n:
         columns["value"] = dict(value, **{"target runs": str(n)})
     if runs_dir is None:

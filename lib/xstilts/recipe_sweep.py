@@ -7,6 +7,11 @@ then the lower head learning rate (the more conservative recipe). No test score 
 """
 from __future__ import annotations
 
+import pandas as pd
+
+from xstilts import devcheck, runs
+
+GRID = "sweep_offline_recipes"
 TIE = 0.5
 RECIPE_KEYS = ("learning_rate", "head_learning_rate", "intermediate_max_steps", "target_epochs")
 
@@ -39,3 +44,102 @@ def choose(results: list[tuple[dict, dict]]) -> dict[str, dict]:
             entry.update(params={k: params[k] for k in RECIPE_KEYS if k in params}, dev=check["score"])
         chosen[task] = entry
     return chosen
+
+
+def _phase(cfg: dict) -> str:
+    """The phase a sweep run tunes: its intermediate task(s), else its target task."""
+    return "intermediate" if cfg["intermediate_tasks"] else "target"
+
+
+def _budget(cfg: dict, phase: str) -> str:
+    if phase == "intermediate" and cfg["intermediate_max_steps"] > 0:
+        return f"{cfg['intermediate_max_steps']} steps"
+    if phase == "target" and cfg["target_max_steps"] > 0:
+        return f"{cfg['target_max_steps']} steps"
+    return f"{cfg[f'{phase}_epochs']:g} epochs"
+
+
+def sweep_runs(scale: str, runs_dir: str | None = None) -> list[tuple[dict, dict | None]]:
+    """(params, result.json or None while unfinished) of every run of the sweep grid at `scale`."""
+    from xstilts import results, workflow
+
+    root = results.runs_root(runs_dir)
+    grid = workflow.load_grid(results.grid_file(GRID, scale))
+    out = []
+    for cfg in workflow.grid_runs(grid, scale, check_inputs=False):
+        phase = _phase(cfg)
+        out.append((cfg, runs.finished(root / scale / phase / runs.run_name(cfg, phase))))
+    return out
+
+
+def sweep_table(swept: list[tuple[dict, dict | None]]) -> pd.DataFrame:
+    """One row per finished sweep run: the recipe, its English dev check, the score it needed to pass
+    (binomial checks), and which recipe the rule chose. attrs["runs"] = (finished, planned)."""
+    finished = [(cfg, result) for cfg, result in swept if result is not None]
+    chosen = choose(finished)
+    rows = []
+    for cfg, result in finished:
+        found = _task_and_check(result)
+        if not found:
+            continue
+        task, check = found
+        phase = _phase(cfg)
+        pick = chosen[task]["params"]
+        rows.append({
+            "task": task, "phase": phase, "learning rate": cfg["learning_rate"],
+            "head learning rate": cfg["head_learning_rate"] or None, "budget": _budget(cfg, phase),
+            "dev": check["score"], "baseline": check.get("baseline"), "dev items": check.get("n"),
+            "needed": devcheck.passing_score(check["n"], check["baseline"]) if check.get("test") == "binomial" else None,
+            "p": check.get("p_value"), "failed": "yes" if check["failed"] else "no",
+            "chosen": "yes" if pick is not None and all(cfg.get(k) == v for k, v in pick.items()) else "",
+        })
+    columns = ["phase", "learning rate", "head learning rate", "budget", "dev", "baseline", "dev items", "needed",
+               "p", "failed", "chosen"]
+    table = (pd.DataFrame(rows).sort_values(["task", "learning rate", "head learning rate"], na_position="first")
+             .set_index("task")[columns] if rows else pd.DataFrame(columns=["task", *columns]).set_index("task"))
+    table.attrs["runs"] = (len(finished), len(swept))
+    return table
+
+
+def task_text(task: str, rows: pd.DataFrame) -> str:
+    """One task's sweep outcome in words: the chosen recipe, or that none passed and what passing needs."""
+    picked = rows[rows["chosen"] == "yes"]
+    if len(picked):
+        r = picked.iloc[0]
+        head = f", head {r['head learning rate']:g}" if pd.notna(r["head learning rate"]) else ""
+        return (f"{task}: learning rate {r['learning rate']:g}{head}, {r['budget']} chosen "
+                f"(dev {r['dev']:.1f} against {r['baseline']:.1f})")
+    needed = rows["needed"].dropna()
+    need = f"; passing needs {needed.max():.0f} of {int(rows['dev items'].max())} dev items" if len(needed) else ""
+    return (f"{task}: none of its {len(rows)} recipes passed its dev check (best dev {rows['dev'].max():.1f} "
+            f"against {rows['baseline'].max():.1f}{need})")
+
+
+def sweep_text(table: pd.DataFrame) -> str:
+    """What the sweep found so far, per task, in a sentence a paper can print."""
+    finished, planned = table.attrs["runs"]
+    if planned == 0:
+        return "The recipe sweep has no runs at this scale."
+    parts = [task_text(task, rows) for task, rows in table.groupby(level=0, sort=True)]
+    found = "; ".join(parts) + "." if parts else "no task has a finished run yet."
+    return f"{finished} of the recipe sweep's {planned} cells (task x recipe) have finished. Per task, {found}"
+
+
+def shown(table: pd.DataFrame) -> pd.DataFrame:
+    """The sweep table as the paper prints it: learning rates in scientific notation, p as p."""
+    from xstilts import paper
+
+    out = table.copy()
+    out["learning rate"] = out["learning rate"].map(lambda x: f"{x:.0e}")
+    out["head learning rate"] = out["head learning rate"].map(lambda x: "= lr" if pd.isna(x) else f"{x:.0e}")
+    out["p"] = out["p"].map(lambda x: "--" if pd.isna(x) else paper.fmt_p(x))
+    return out
+
+
+def macros(table: pd.DataFrame) -> dict:
+    from xstilts import results
+
+    finished, planned = table.attrs["runs"]
+    per_task = {f"sweep {task}": results.tex(task_text(task, rows)) for task, rows in table.groupby(level=0, sort=True)}
+    return {"sweep runs finished": finished, "sweep runs planned": planned,
+            "sweep sentence": results.tex(sweep_text(table)), **per_task}

@@ -99,12 +99,15 @@ def design_runs_root(design: str, runs_dir: str | None = None) -> Path:
     return runs_root(runs_dir) if design == CURRENT else P.REPO_ROOT / ARCHIVED[design]["runs"]
 
 
-def design_runs(scale: str) -> set[str]:
-    """"<phase>/<run folder>" of every run of every grid of the current design (params/experiments/*.yaml)."""
+def design_runs(scale: str, skip: tuple[str, ...] = ()) -> set[str]:
+    """"<phase>/<run folder>" of every run of every grid of the current design (params/experiments/*.yaml),
+    but the grids named in `skip` (the recipe sweep, which has its own table)."""
     from xstilts import workflow
 
     out = set()
     for path in sorted((P.PARAMS_DIR / "experiments").glob("*.yaml")):
+        if path.stem in skip:
+            continue
         for cfg in workflow.grid_runs(workflow.load_grid(path), scale, check_inputs=False):
             out |= {f"{phase}/{runs.run_name(cfg, phase)}" for phase in phases.NAMES}
     return out

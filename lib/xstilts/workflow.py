@@ -150,7 +150,8 @@ def plan(grid_paths: list[str], scale: str, runs_dir: str | None = None) -> dict
 
 
 # the modules every analysis reads its results and writes its tables and figures through
-ANALYSIS_SHARED = ("results", "results_table", "stats", "paper")
+# the modules analysis notebooks read results with (a0 also writes the dev-check and recipe-sweep tables)
+ANALYSIS_SHARED = ("results", "results_table", "stats", "paper", "devcheck", "ledger", "recipe_sweep")
 
 
 def analysis_code(analysis: str) -> list[Path]:
