@@ -84,6 +84,32 @@ def test_change_intervals_average_weighs_targets_equally():
     assert avg["seeds"] == 3 and avg["ci_low"] <= avg["estimate"] <= avg["ci_high"]
 
 
+def test_a_target_with_fewer_seeds_is_shown_alone_and_left_out_of_averages_and_claims():
+    # a grid computed in chunks: udpos has seeds 0-2, xnli only seed 0 so far
+    frame = main_frame()
+    frame = frame[(frame["target"] == "udpos") | (frame["seed"] == 0)]
+    table = a0.main_table(frame)
+    assert table["average"].isna().all()  # the targets do not share their seeds: no average
+    assert "no average over targets" in a0.none_average_text(table)
+    iv = a0.change_intervals(frame).set_index(["config", "baseline", "target"])
+    assert ("a", "none", "average") not in iv.index
+    xnli, udpos = iv.loc[("a", "none", "xnli")], iv.loc[("a", "none", "udpos")]
+    assert xnli["seeds"] == 1 and np.isnan(xnli["ci_low"]) and np.isnan(xnli["p"])  # shown, no interval, no test
+    assert udpos["seeds"] == 3 and udpos["ci_low"] <= udpos["estimate"] <= udpos["ci_high"]
+    assert "(1 seed: no interval over seeds, no test)" in a0.intervals_text(a0.change_intervals(frame))
+    units = a0.paired_units(a0.scores(frame), "a", "none")
+    assert set(units["target"]) == {"udpos"} and units.attrs["left out"] == {"xnli": 1}
+    assert a0.left_out_text(units) == "; xnli (1 seed) left out until its seeds are done"
+    assert set(a0.paired_units(a0.scores(frame), "a", "none", targets={"xnli"})["seed"]) == {0}
+    # the claims read udpos's three seeds, not one seed of both targets, and say what they left out
+    by = a6.claims_table({"a0_main_table": frame}).set_index("claim")
+    multi = by.loc["Multi-task training on the intermediate tasks improves transfer"]
+    assert multi["seeds"] == 3 and "1 target; xnli (1 seed) left out" in multi["comparison"]
+    assert by.loc["XNLI gains least", "verdict"] == "not testable at this scale"
+    one = by.loc["X-STILTs vs XLM-R on xnli (XTREME test)"]  # xnli alone: one seed, no interval, no test
+    assert one["seeds"] == 1 and np.isnan(one["CI low"]) and one["verdict"] == "not testable at this scale"
+
+
 def test_grid_results_on_empty_frame_names_the_grid():
     with pytest.raises(results.MissingResults, match=r"params/experiments/a0_main_table\.yaml"):
         results.grid_results(pd.DataFrame(), "a0_main_table", "smoke")

@@ -30,7 +30,12 @@ def main_table(frame: pd.DataFrame) -> pd.DataFrame:
     table = per_run.groupby(["kind", "config", "target"])["value"].mean().unstack("target")
     table = table.sort_index().droplevel("kind")
     table = table[sorted(table.columns)]
-    table["average"] = table.mean(axis=1, skipna=False)
+    # an average over targets only where they share their seeds: a grid computed in chunks may have a
+    # target with fewer seeds, and mixing seed sets would weigh it by other seeds' luck
+    seeds = per_run.groupby(["kind", "config", "target"])["seed"].apply(frozenset).unstack("target")
+    seeds = seeds.sort_index().droplevel("kind")[table.columns]
+    same = seeds.apply(lambda row: row.notna().all() and len(set(row)) == 1, axis=1)
+    table["average"] = table.mean(axis=1, skipna=False).where(same)
     table.index.name, table.columns.name = "intermediate", None
     return table
 
@@ -60,7 +65,8 @@ def change_vs_control(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def paired_units(zs: pd.DataFrame, a: str, b: str, targets=None) -> pd.DataFrame:
-    """(target, seed, language) units with diff = score(config a) - score(config b)."""
+    """(target, seed, language) units with diff = score(config a) - score(config b). Over several
+    targets, only the targets with every seed the others have (complete_targets)."""
     s = zs.groupby(["config", "target", "seed", "language"])["value"].mean()
     if a not in s.index.get_level_values("config") or b not in s.index.get_level_values("config"):
         return pd.DataFrame(columns=["target", "seed", "language", "diff"])
@@ -68,7 +74,30 @@ def paired_units(zs: pd.DataFrame, a: str, b: str, targets=None) -> pd.DataFrame
                      join="inner").reset_index()
     if targets is not None:
         both = both[both["target"].isin(targets)]
-    return both.assign(diff=both["a"] - both["b"])[["target", "seed", "language", "diff"]]
+    return complete_targets(both.assign(diff=both["a"] - both["b"])[["target", "seed", "language", "diff"]])
+
+
+def complete_targets(units: pd.DataFrame) -> pd.DataFrame:
+    """The units of the targets that have every seed any target has; attrs["left out"]: {target: its
+    seed count} for the others. A comparison averaged over targets is per seed (stats.per_seed), so a
+    target still missing seeds (a grid computed in chunks) would cut every target down to its few
+    seeds; it is left out instead, and counted, until its seeds are done."""
+    seeds = units.groupby("target")["seed"].apply(frozenset)
+    union = frozenset().union(*seeds) if len(seeds) else frozenset()
+    short = {t: len(s) for t, s in seeds.items() if s != union}
+    out = units[~units["target"].isin(list(short))] if short else units
+    out = out.copy()
+    out.attrs["left out"] = short
+    return out
+
+
+def left_out_text(units: pd.DataFrame) -> str:
+    """'; xnli (1 seed) left out until its seeds are done' or ''."""
+    short = units.attrs.get("left out") or {}
+    if not short:
+        return ""
+    listed = ", ".join(f"{t} ({n} seed{'s' if n != 1 else ''})" for t, n in sorted(short.items()))
+    return f"; {listed} left out until its seeds are done"
 
 
 def runs_behind(zs: pd.DataFrame, configs, units: pd.DataFrame) -> list[str]:
@@ -87,12 +116,15 @@ def change_intervals(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for baseline in ["none"] + ([control] if control else []):
         for config in [c for c in configs if c != baseline and not (baseline != "none" and is_baseline(c))]:
-            units = paired_units(zs, config, baseline)
-            parts = [(t, g) for t, g in units.groupby("target", sort=True)]
+            units = paired_units(zs, config, baseline)  # the targets with every seed
+            per_target = ((t, paired_units(zs, config, baseline, targets={t})) for t in sorted(set(zs["target"])))
+            parts = [(t, g) for t, g in per_target if len(g)]  # each target on its own seeds
             if set(units["target"]) == set(zs["target"]) and len(parts) > 1:  # one target: its own row
                 parts.append(("average", units))
             for target, g in parts:
                 t = stats.paired_seed_test(g)
+                if t["seeds"] < 2:  # one seed: a bootstrap over languages alone is no interval over seeds
+                    t["ci_low"] = t["ci_high"] = np.nan
                 rows.append({"config": config, "baseline": baseline, "target": target,
                              **{k: t[k] for k in ("estimate", "ci_low", "ci_high", "seeds", "p")}})
     return pd.DataFrame(rows, columns=["config", "baseline", "target", "estimate", "ci_low", "ci_high", "seeds", "p"])
@@ -190,14 +222,25 @@ def intervals_text(intervals: pd.DataFrame) -> str:
     """The average change of every configuration against each baseline, with its interval and test,
     as one sentence per baseline (the interpretation cell's numbers)."""
     targets = set(intervals["target"])
-    what = "averaged over targets" if "average" in targets else f"on {', '.join(sorted(targets))}"
+    what = ("averaged over targets" if "average" in targets else
+            f"on {next(iter(targets))}" if len(targets) == 1 else "by target")
     avg = intervals[intervals["target"] == "average"] if "average" in targets else intervals
     parts = []
     for baseline, group in avg.groupby("baseline", sort=False):
-        items = "; ".join(f"{r.config}: {r.estimate:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}] "
-                          f"(p = {paper.fmt_p(r.p)}, t-test over {int(r.seeds)} seeds)" for r in group.itertuples())
+        items = "; ".join(f"{r.config}{'' if what != 'by target' else f' on {r.target}'}: {r.estimate:+.1f} "
+                          + (f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}] (p = {paper.fmt_p(r.p)}, t-test over {int(r.seeds)} seeds)"
+                             if r.seeds >= 2 else "(1 seed: no interval over seeds, no test)")
+                          for r in group.itertuples())
         parts.append(f"Against {baseline}, {what}: {items}.")
     return " ".join(parts)
+
+
+def none_average_text(table: pd.DataFrame) -> str:
+    """The interpretation cell's first sentence: the no-intermediate average, where there is one."""
+    if "none" in table.index and pd.notna(table.loc["none", "average"]):
+        return f"With no intermediate task the zero-shot average is {table.loc['none', 'average']:.1f}."
+    return ("The targets do not share their seeds yet (a grid computed in chunks), so the table has no "
+            "average over targets.")
 
 
 def figure(intervals: pd.DataFrame):
@@ -225,7 +268,8 @@ def figure(intervals: pd.DataFrame):
             offset = 0.0 if len(baselines) == 1 else (k - (len(baselines) - 1) / 2) * 0.3
             paper.dot_plot(ax, sub, label=f"vs {baseline}", color=paper.PALETTE[k * 2], marker=markers[k],
                            offset=offset)
-        ax.set_title(target)
+        seeds = int(intervals.loc[intervals["target"] == target, "seeds"].max())
+        ax.set_title(f"{target} ({seeds} seed{'s' if seeds != 1 else ''})")
         ax.set_xlabel("change vs none" if len(baselines) == 1 else "change vs baseline")
     for ax in list(axes.flat)[len(targets):]:
         ax.set_visible(False)

@@ -58,6 +58,11 @@ def _spent(units: pd.DataFrame, runs) -> pd.DataFrame:
     return units
 
 
+def _targets(units: pd.DataFrame) -> str:
+    n = units["target"].nunique()
+    return f"{n} target{'s' if n != 1 else ''}"
+
+
 def _selected(frame: pd.DataFrame) -> pd.Series:
     """target -> configuration selected on English dev (targets without a dev score are left out)."""
     sel = a0.selection_table(frame)
@@ -72,7 +77,7 @@ def _vs_none(config_of: Callable[[set], str | None]):
             return _untestable("no such configuration in a0_main_table at this scale")
         units = a0.paired_units(zs, config, "none")
         return (_spent(units, a0.runs_behind(zs, {config, "none"}, units)),
-                f"{config} - none, {zs['target'].nunique()} targets")
+                f"{config} - none, {_targets(units)}{a0.left_out_text(units)}")
     return compute
 
 
@@ -86,7 +91,7 @@ def _vs_control(task: str):
             return _untestable(f"no {task} run or no extra-target-steps control in a0_main_table at this scale")
         units = a0.paired_units(zs, task, control)
         return (_spent(units, a0.runs_behind(zs, {task, control}, units)),
-                f"{task} - {control}, {zs['target'].nunique()} targets")
+                f"{task} - {control}, {_targets(units)}{a0.left_out_text(units)}")
     return compute
 
 
@@ -106,7 +111,8 @@ def _multitask_vs_best_single(frames):
         return _untestable("a0_main_table needs single-task and multi-task rows with English dev scores")
     best = singles.mean(axis=1).idxmax()
     units = a0.paired_units(zs, multi, best)
-    return _spent(units, a0.runs_behind(zs, {multi, best}, units)), f"{multi} - {best} (best single task on English dev)"
+    return (_spent(units, a0.runs_behind(zs, {multi, best}, units)),
+            f"{multi} - {best} (best single task on English dev){a0.left_out_text(units)}")
 
 
 def _best_per_target(frames):
@@ -114,9 +120,10 @@ def _best_per_target(frames):
     zs = a0.scores(frame)
     selected = _selected(frame)
     parts = {t: a0.paired_units(zs, cfg, "none", targets={t}) for t, cfg in selected.items()}
-    runs = {r for t, u in parts.items() for r in a0.runs_behind(zs, {selected[t], "none"}, u)}
-    return (_spent(pd.concat(parts.values()), runs),
-            f"dev-selected config per target - none, {len(selected)} targets with a dev score")
+    units = a0.complete_targets(pd.concat(parts.values()))
+    runs = {r for t, u in parts.items() if t in set(units["target"]) for r in a0.runs_behind(zs, {selected[t], "none"}, u)}
+    return (_spent(units, runs), f"dev-selected config per target - none, {_targets(units)} "
+                                 f"with a dev score{a0.left_out_text(units)}")
 
 
 def _gain_per_target(frame: pd.DataFrame) -> pd.DataFrame:
@@ -126,6 +133,7 @@ def _gain_per_target(frame: pd.DataFrame) -> pd.DataFrame:
     configs = [c for c in dict.fromkeys(zs["config"]) if is_english_config(c) and c != "none"]
     parts = {c: a0.paired_units(zs, c, "none") for c in configs}
     gains = pd.concat(parts.values()).groupby(["seed", "target"])["diff"].mean().unstack("target")
+    gains = gains.dropna(axis=1)  # a target some configuration has on fewer seeds (complete_targets)
     gains.attrs["runs"] = sorted({r for c, u in parts.items() for r in a0.runs_behind(zs, {c, "none"}, u)})
     return gains
 
@@ -135,7 +143,7 @@ def _rank(target_set, largest: bool):
         gains = _gain_per_target(frames[a0.GRID])
         present = [t for t in target_set if t in gains.columns]
         if not present or gains.shape[1] < 2:
-            return _untestable(f"no {'/'.join(target_set)} results at this scale")
+            return _untestable(f"no {'/'.join(target_set)} results with every seed at this scale")
         others = gains.drop(columns=present)
         mine = gains[present].mean(axis=1)
         d = mine - others.max(axis=1) if largest else others.min(axis=1) - mine
@@ -280,9 +288,10 @@ def claims_table(frames: dict[str, pd.DataFrame], claims=None, *, margin: float 
     p_holm, p_tost_holm = adjusted[:len(raw)], adjusted[len(raw):]
     rows = []
     for i, (c, t, what, _) in enumerate(records):
+        spread = bool(t) and t["seeds"] >= 2  # one seed: a bootstrap over languages alone is no interval over seeds
         rows.append({"claim": c.claim, "paper": c.paper,
-                     "estimate": t["estimate"] if t else np.nan, "CI low": t["ci_low"] if t else np.nan,
-                     "CI high": t["ci_high"] if t else np.nan, "seeds": t["seeds"] if t else 0,
+                     "estimate": t["estimate"] if t else np.nan, "CI low": t["ci_low"] if spread else np.nan,
+                     "CI high": t["ci_high"] if spread else np.nan, "seeds": t["seeds"] if t else 0,
                      "p": raw[i], "p Holm": p_holm[i], "p TOST": tost[i], "p TOST Holm": p_tost_holm[i],
                      "p sign-flip": t["p_sign_flip"] if t else np.nan, "MDE": t["mde"] if t else np.nan,
                      "verdict": _verdict(c.kind, t, p_holm[i], p_tost_holm[i]), "comparison": what,
