@@ -73,3 +73,9 @@ def test_slope_fit_recovers_a_line_with_a_t_interval():
     noisy = stats.slope_fit(x, 2 + 5 * x + np.array([0.3, -0.2, 0.1, -0.3, 0.2, -0.1]))
     assert noisy["ci_low"] < noisy["slope"] < noisy["ci_high"]
     assert np.isnan(stats.slope_fit([1, 1, 1], [1, 2, 3])["slope"])
+
+
+def test_seed_interval_is_none_below_two_seeds():
+    assert stats.seed_interval({"seeds": 3, "ci_low": -1.0, "ci_high": 2.0}) == (-1.0, 2.0)
+    assert all(np.isnan(x) for x in stats.seed_interval({"seeds": 1, "ci_low": -1.0, "ci_high": 2.0}))
+    assert all(np.isnan(x) for x in stats.seed_interval(None))

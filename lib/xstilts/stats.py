@@ -118,6 +118,14 @@ def paired_seed_test(frame: pd.DataFrame, value: str = "diff", *, margin: float 
     return out
 
 
+def seed_interval(test: dict) -> tuple[float, float]:
+    """A paired_seed_test's interval as tables print it: none below two seeds, where the bootstrap
+    can only resample languages, which is no interval over seeds (the unit of inference)."""
+    if not test or test["seeds"] < 2:
+        return float("nan"), float("nan")
+    return test["ci_low"], test["ci_high"]
+
+
 def holm(pvalues) -> np.ndarray:
     """Holm-Bonferroni adjusted p-values (NaN entries are not tested and stay NaN)."""
     p = np.asarray(pvalues, float)

@@ -123,8 +123,7 @@ def change_intervals(frame: pd.DataFrame) -> pd.DataFrame:
                 parts.append(("average", units))
             for target, g in parts:
                 t = stats.paired_seed_test(g)
-                if t["seeds"] < 2:  # one seed: a bootstrap over languages alone is no interval over seeds
-                    t["ci_low"] = t["ci_high"] = np.nan
+                t["ci_low"], t["ci_high"] = stats.seed_interval(t)
                 rows.append({"config": config, "baseline": baseline, "target": target,
                              **{k: t[k] for k in ("estimate", "ci_low", "ci_high", "seeds", "p")}})
     return pd.DataFrame(rows, columns=["config", "baseline", "target", "estimate", "ci_low", "ci_high", "seeds", "p"])

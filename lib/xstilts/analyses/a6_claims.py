@@ -288,10 +288,10 @@ def claims_table(frames: dict[str, pd.DataFrame], claims=None, *, margin: float 
     p_holm, p_tost_holm = adjusted[:len(raw)], adjusted[len(raw):]
     rows = []
     for i, (c, t, what, _) in enumerate(records):
-        spread = bool(t) and t["seeds"] >= 2  # one seed: a bootstrap over languages alone is no interval over seeds
+        low, high = stats.seed_interval(t)
         rows.append({"claim": c.claim, "paper": c.paper,
-                     "estimate": t["estimate"] if t else np.nan, "CI low": t["ci_low"] if spread else np.nan,
-                     "CI high": t["ci_high"] if spread else np.nan, "seeds": t["seeds"] if t else 0,
+                     "estimate": t["estimate"] if t else np.nan, "CI low": low,
+                     "CI high": high, "seeds": t["seeds"] if t else 0,
                      "p": raw[i], "p Holm": p_holm[i], "p TOST": tost[i], "p TOST Holm": p_tost_holm[i],
                      "p sign-flip": t["p_sign_flip"] if t else np.nan, "MDE": t["mde"] if t else np.nan,
                      "verdict": _verdict(c.kind, t, p_holm[i], p_tost_holm[i]), "comparison": what,
