@@ -148,6 +148,7 @@ def test_mixed_language_pairs_scripts_and_one_seed_has_no_test():
     tests = a2.mixed_language_tests(pairs)
     assert tests.loc["Latin", "change"] == pytest.approx(1.0) and tests.loc["non-Latin", "change"] == pytest.approx(5.5)
     assert tests.loc["all", "seeds"] == 1 and np.isnan(tests.loc["all", "p"])
+    assert tests[["CI low", "CI high"]].isna().all().all()   # languages of one model are no interval
     assert results.script_of("hi", "offline") == "Deva"
     with pytest.raises(KeyError):
         results.script_of("xx", "offline")
@@ -191,6 +192,14 @@ def test_verdicts_come_from_tests():
 def test_paper_formats():
     assert paper.fmt_p(0.0004) == "< 0.001" and paper.fmt_p(0.0123) == "0.012" and paper.fmt_p(np.nan) == "--"
     assert paper.macro_name("a0", "mnli", 3) == "AZeroMnliThree"
+
+
+def test_tables_print_p_values_as_p_values(tmp_path, monkeypatch):
+    monkeypatch.setattr(paper, "GENERATED", tmp_path)
+    table = pd.DataFrame({"change": [0.25, -1.0], "p": [0.0004, np.nan], "p Holm": [1.0, 0.02], "seeds": [3.0, 1.0]},
+                         index=pd.Index(["a", "b"], name="row"))
+    body = paper.write_table("t", "smoke", table, "caption").read_text()
+    assert "a & 0.2 & < 0.001 & 1.000 & 3 \\\\" in body and "b & -1.0 & -- & 0.020 & 1 \\\\" in body
 
 
 def test_one_seed_smoke_shapes_draw_and_leave_every_claim_untested(tmp_path, monkeypatch):

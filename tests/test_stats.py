@@ -75,7 +75,12 @@ def test_slope_fit_recovers_a_line_with_a_t_interval():
     assert np.isnan(stats.slope_fit([1, 1, 1], [1, 2, 3])["slope"])
 
 
-def test_seed_interval_is_none_below_two_seeds():
-    assert stats.seed_interval({"seeds": 3, "ci_low": -1.0, "ci_high": 2.0}) == (-1.0, 2.0)
-    assert all(np.isnan(x) for x in stats.seed_interval({"seeds": 1, "ci_low": -1.0, "ci_high": 2.0}))
-    assert all(np.isnan(x) for x in stats.seed_interval(None))
+def test_one_seed_gets_an_estimate_but_no_interval_and_no_test():
+    # 1 seed, 40 languages that disagree: resampling languages would give a finite interval, but
+    # the languages share one model, so there is no interval over seeds (the unit) and no test
+    one = stats.paired_seed_test(_units([1.0], languages=[f"l{i}" for i in range(40)]).assign(
+        diff=np.linspace(-2.0, 4.0, 40)))
+    assert one["seeds"] == 1 and one["estimate"] == pytest.approx(1.0)
+    assert np.isnan(one["ci_low"]) and np.isnan(one["ci_high"]) and np.isnan(one["p"])
+    two = stats.paired_seed_test(_units([1.0, 2.0], languages=[f"l{i}" for i in range(40)]))
+    assert two["ci_low"] <= 1.5 <= two["ci_high"] and np.isfinite(two["p"])

@@ -160,10 +160,16 @@ def _float_format(x) -> str:
 
 def write_table(name: str, scale: str, table: pd.DataFrame, caption: str, *, float_format=_float_format,
                 column_format: str | None = None, escape: bool = True) -> Path:
-    """paper/generated/<scale>/<name>.tex; integer columns print as integers, wide tables shrink to the
-    text width (never enlarged)."""
+    """paper/generated/<scale>/<name>.tex; p-value columns ("p", "p ...") as fmt_p prints them, integer
+    columns as integers, wide tables shrink to the text width (never enlarged)."""
     table = table.copy()
+    numeric = [pd.api.types.is_numeric_dtype(table[col]) for col in table.columns]
+    if column_format is None:   # pandas' own choice (index left, numbers right), p-values kept right
+        column_format = "l" * table.index.nlevels + "".join("r" if n else "l" for n in numeric)
     for col in table.columns:
+        if (col == "p" or str(col).startswith("p ")) and pd.api.types.is_float_dtype(table[col]):
+            table[col] = table[col].map(fmt_p)
+            continue
         if pd.api.types.is_float_dtype(table[col]) and table[col].dropna().map(float.is_integer).all() \
                 and table[col].notna().any() and col not in ("mean", "estimate"):
             table[col] = table[col].astype("Int64")

@@ -93,7 +93,9 @@ def mde(sd: float, n: int, *, alpha: float = ALPHA, power: float = POWER) -> flo
 def paired_seed_test(frame: pd.DataFrame, value: str = "diff", *, margin: float | None = None,
                      seed: int = 0) -> dict:
     """The test of one comparison. `frame`: columns target, seed, language and `value` (a - b per unit).
-    Returns the estimate (targets weighing equally) with a hierarchical-bootstrap 95% interval, the
+    Returns the estimate (targets weighing equally) with a hierarchical-bootstrap 95% interval (none
+    below two seeds: the bootstrap could only resample languages, which share one model and are no
+    interval over seeds, the unit of inference), the
     per-seed differences, a paired t-test on them (df = seeds - 1, two-sided), the exact sign-flip
     p-value, the minimum detectable effect at 80% power and, with `margin`, TOST equivalence within
     +-margin (p = the larger of the two one-sided t-test p-values)."""
@@ -101,6 +103,8 @@ def paired_seed_test(frame: pd.DataFrame, value: str = "diff", *, margin: float 
     d = seeds.to_numpy(float)
     est, lo, hi = hierarchical_bootstrap(seed_matrix(frame[frame["seed"].isin(seeds.index)], value), seed=seed)
     n = len(d)
+    if n < 2:
+        lo = hi = float("nan")
     out = {"estimate": est, "ci_low": lo, "ci_high": hi, "seeds": n, "df": n - 1, "per_seed": list(d),
            "p": float("nan"), "p_sign_flip": sign_flip_p(d), "mde": float("nan"),
            "p_tost": float("nan"), "margin": margin}
@@ -116,14 +120,6 @@ def paired_seed_test(frame: pd.DataFrame, value: str = "diff", *, margin: float 
                 upper = stats.ttest_1samp(d, margin, alternative="less").pvalue
                 out["p_tost"] = float(max(lower, upper))
     return out
-
-
-def seed_interval(test: dict) -> tuple[float, float]:
-    """A paired_seed_test's interval as tables print it: none below two seeds, where the bootstrap
-    can only resample languages, which is no interval over seeds (the unit of inference)."""
-    if not test or test["seeds"] < 2:
-        return float("nan"), float("nan")
-    return test["ci_low"], test["ci_high"]
 
 
 def holm(pvalues) -> np.ndarray:

@@ -123,7 +123,6 @@ def change_intervals(frame: pd.DataFrame) -> pd.DataFrame:
                 parts.append(("average", units))
             for target, g in parts:
                 t = stats.paired_seed_test(g)
-                t["ci_low"], t["ci_high"] = stats.seed_interval(t)
                 rows.append({"config": config, "baseline": baseline, "target": target,
                              **{k: t[k] for k in ("estimate", "ci_low", "ci_high", "seeds", "p")}})
     return pd.DataFrame(rows, columns=["config", "baseline", "target", "estimate", "ci_low", "ci_high", "seeds", "p"])
@@ -273,5 +272,7 @@ def figure(intervals: pd.DataFrame):
     for ax in list(axes.flat)[len(targets):]:
         ax.set_visible(False)
     if len(baselines) > 1:
-        axes.flat[0].legend(loc="lower left", bbox_to_anchor=(0, 1.12), ncol=len(baselines), frameon=False)
+        # a figure legend above the panels: one anchored to the first panel widens its column
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside upper center", ncol=len(baselines), frameon=False)
     return fig

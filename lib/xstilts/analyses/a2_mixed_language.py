@@ -1,7 +1,7 @@
 """Question B: English-only vs mixed-language intermediate data, by script.
 
 A unit is a matched (intermediate task, target, language, seed); the test is over seeds (each target
-weighing equally), so a one-seed grid gives an interval over languages but no test.
+weighing equally), so a one-seed grid gives the estimate only: no interval and no test.
 """
 from __future__ import annotations
 

@@ -288,7 +288,7 @@ def claims_table(frames: dict[str, pd.DataFrame], claims=None, *, margin: float 
     p_holm, p_tost_holm = adjusted[:len(raw)], adjusted[len(raw):]
     rows = []
     for i, (c, t, what, _) in enumerate(records):
-        low, high = stats.seed_interval(t)
+        low, high = (t["ci_low"], t["ci_high"]) if t else (np.nan, np.nan)
         rows.append({"claim": c.claim, "paper": c.paper,
                      "estimate": t["estimate"] if t else np.nan, "CI low": low,
                      "CI high": high, "seeds": t["seeds"] if t else 0,
