@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from xstilts import determinism  # noqa: E402  (importing xstilts pins the CPU kernels; nothing has computed yet)
+
 # Dense (no 2:4 sparsity) bf16 tensor-core peaks from NVIDIA's datasheets, in TFLOP/s; matched on
 # the device name. A device not listed gets no MFU (stated in the output), never a guessed one.
 GPU_BF16_PEAK_TFLOPS = {"H200": 989.4, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.4,  # H100 = SXM (HBM3)
@@ -44,6 +46,7 @@ def machine(device: str) -> dict:
                 info["cpu_flags_avx512"] = "avx512f" in value.split()
     except OSError:
         pass
+    info.update(determinism.cpu_identity())  # family/model/stepping: VMs name every EPYC "AMD EPYC"
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

@@ -62,7 +62,20 @@ def test_import_pins_the_environment_of_child_processes():
 
 def test_kernel_state_is_recorded():
     state = determinism.kernel_state()
-    assert {"pinned", "aten_cpu_capability", "mkl_cbwr", "threads", "cpu"} <= set(state)
+    assert {"pinned", "aten_cpu_capability", "mkl_cbwr", "threads", "cpu", "cpu_isa",
+            "cpu_family_model_stepping"} <= set(state)
+
+
+def test_cpu_identity_names_the_widest_simd_and_the_model_numbers():
+    zen4 = {"vendor_id": "AuthenticAMD", "cpu family": "25", "model": "17", "stepping": "1",
+            "flags": "fpu sse2 avx avx2 fma avx512f avx512bw avx512_bf16"}
+    assert determinism.cpu_identity(zen4) == {"cpu_vendor": "AuthenticAMD", "cpu_family_model_stepping": "25/17/1",
+                                             "cpu_isa": "AVX512"}
+    zen2 = dict(zen4, model="49", flags="fpu sse2 avx avx2 fma")
+    assert determinism.cpu_identity(zen2)["cpu_isa"] == "AVX2"
+    sapphire = dict(zen4, vendor_id="GenuineIntel", flags=zen4["flags"] + " amx_tile amx_bf16")
+    assert determinism.cpu_identity(sapphire)["cpu_isa"] == "AMX"
+    assert determinism.cpu_identity({}) == {"cpu_vendor": None, "cpu_family_model_stepping": None, "cpu_isa": None}
 
 
 # ---------------------------------------------------------------------------------- xstilts verify
@@ -106,6 +119,16 @@ def test_verify_tolerances_by_device_kind():
     fast_intel = {"provenance": {"device": "cpu", "kernels": dict(fast, cpu="Intel")}, "headline": {"de": 50.0}}
     assert verify.compare(fast_run, fast_intel, "r").tolerance == verify.UNPINNED_CPU_TOLERANCE
     assert verify.compare(cpu, fast_run, "r").tolerance == verify.UNPINNED_CPU_TOLERANCE
+    # one model name ("AMD EPYC" in a VM), two microarchitectures: AUTO is not promised to match
+    zen4 = dict(fast, cpu_vendor="AuthenticAMD", cpu_family_model_stepping="25/17/1", cpu_isa="AVX512")
+    zen2 = dict(zen4, cpu_family_model_stepping="23/49/0", cpu_isa="AVX2")
+    run_on = lambda k: {"provenance": {"device": "cpu", "kernels": k}, "headline": {"de": 50.0}}  # noqa: E731
+    assert verify.compare(run_on(zen2), run_on(zen4), "r").tolerance == verify.UNPINNED_CPU_TOLERANCE
+    assert verify.compare(run_on(zen4), run_on(dict(zen4)), "r").tolerance == 0.0
+    # a run from before the CPU's numbers were recorded compares by model name, as it did
+    assert verify.compare(fast_run, run_on(zen4), "r").tolerance == 0.0
+    assert verify.compare(run_on(dict(zen2, mkl_cbwr="COMPATIBLE")), run_on(dict(zen4, mkl_cbwr="COMPATIBLE")),
+                          "r").tolerance == 0.0
 
 
 # cpu_kernels: MKL's CNR branch per run. MKL fixes its branch at its first call, so each case runs

@@ -130,17 +130,40 @@ def _cpu_has_avx2() -> bool:
         return False
 
 
-def cpu_model() -> str:
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo ({} where there is none, e.g. macOS)."""
+    info: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    return info
+
+
+def cpu_model() -> str:
+    info = _cpuinfo()
+    if info.get("model name"):
+        return info["model name"]
     import platform
 
     return platform.processor() or platform.machine()
+
+
+def cpu_identity(info: dict[str, str] | None = None) -> dict:
+    """What tells CPUs apart where the model name does not (VMs often report just "AMD EPYC"): vendor,
+    family/model/stepping, and the widest SIMD the CPU has, whatever the pin lets the kernels use."""
+    info = _cpuinfo() if info is None else info
+    flags = set(info.get("flags", "").split())
+    isa = next((name for name, flag in (("AMX", "amx_tile"), ("AVX512", "avx512f"), ("AVX2", "avx2"))
+                if flag in flags), "older than AVX2" if flags else None)
+    fms = [info.get(k) for k in ("cpu family", "model", "stepping")]
+    return {"cpu_vendor": info.get("vendor_id"),
+            "cpu_family_model_stepping": "/".join(fms) if all(fms) else None, "cpu_isa": isa}
 
 
 def kernel_state() -> dict:
@@ -149,4 +172,4 @@ def kernel_state() -> dict:
 
     return {"pinned": pinned(), "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "mkl_cbwr": mkl_branch() or os.environ.get("MKL_CBWR"), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
-            "threads": torch.get_num_threads(), "cpu": cpu_model()}
+            "threads": torch.get_num_threads(), "cpu": cpu_model(), **cpu_identity()}

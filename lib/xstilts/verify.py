@@ -7,7 +7,7 @@ compares every metric with the committed `result.json`.
 
 Tolerances, in metric points (the repository's metrics are 0-100 scores):
 - same device kind, CPU, pinned kernels (xstilts.determinism), same thread count and MKL branch, and
-  for MKL's AUTO branch (`cpu_kernels: fast`, offline and full) the same CPU model: 0, exactly;
+  for MKL's AUTO branch (`cpu_kernels: fast`, offline and full) the same CPU model (`same_cpu`): 0, exactly;
 - CUDA on CUDA: 0.5 (cuBLAS/cuDNN pick algorithms at run time; repeated GPU runs of the offline
   grid agreed to 0.1 points, and 0.5 leaves room for another GPU model);
 - CPU with native (unpinned) kernels, another thread count, another MKL branch, or AUTO on another
@@ -83,8 +83,17 @@ def tolerance(committed: dict, rerun: dict) -> float | None:
         k_before.get("aten_cpu_capability") == k_after.get("aten_cpu_capability") and \
         k_before.get("threads") == k_after.get("threads") and \
         k_before.get("mkl_cbwr") == k_after.get("mkl_cbwr") and \
-        (k_before.get("mkl_cbwr") == "COMPATIBLE" or k_before.get("cpu") == k_after.get("cpu"))
+        (k_before.get("mkl_cbwr") == "COMPATIBLE" or same_cpu(k_before, k_after))
     return 0.0 if same_kernels else UNPINNED_CPU_TOLERANCE
+
+
+def same_cpu(k_before: dict, k_after: dict) -> bool:
+    """The same CPU model, for MKL's AUTO branch: the same model name and, where both runs recorded
+    them (runs since 2026-12-03), the same vendor, family/model/stepping and widest SIMD. VMs often
+    name every EPYC "AMD EPYC", and AUTO may take another code path on another microarchitecture."""
+    return k_before.get("cpu") == k_after.get("cpu") and all(
+        k_before.get(f) == k_after.get(f) for f in ("cpu_vendor", "cpu_family_model_stepping", "cpu_isa")
+        if k_before.get(f) and k_after.get(f))
 
 
 def compare(committed: dict, rerun: dict, run: str) -> Verdict:
