@@ -109,3 +109,29 @@ def test_estimates_prefer_runs_measured_on_this_cpu_and_a_truncated_models_own_r
     est = estimate.Estimator(tmp_path, "offline")
     secs, basis = seconds(base + "@L3")
     assert secs == pytest.approx(100 / 5.0) and "x 0.25" not in basis
+
+
+def test_a_task_never_measured_takes_tokens_per_example_from_its_own_format(tmp_path, monkeypatch):
+    # MLQA before any QA target run: other formats' ~40 tokens/example made it look 5x cheaper
+    # than a 256-token QA window is; a measured QA task's tokens/example decides, else the window
+    from xstilts import estimate
+    from xstilts.determinism import cpu_model
+
+    monkeypatch.setattr(P, "REPO_ROOT", tmp_path / "repo")
+    here = {"cpu": cpu_model(), "threads": 2}
+
+    def finished(name, task, rate, tokens_per_example):
+        runs.write_json(tmp_path / "offline" / "target" / name / runs.RESULT, {
+            "phase": "target", "target_task": task, "model": "m", "eval_examples_per_s": 100.0,
+            "train": {"train_examples_per_s": rate, "train_tokens_per_s": rate * tokens_per_example},
+            "provenance": {"device": "cpu", "kernels": here}})
+
+    finished("pos", "udpos", 10.0, 40)                         # 400 tokens/s
+    cfg = {"model": "m", "threads": 2, "device": "cpu", "scale": "offline", "max_length": 128,
+           "max_length_qa": 256, "max_length_retrieval": 128}
+    work = {"what": "mlqa", "train_examples": 100, "eval_examples": 0}
+    secs, basis = estimate.Estimator(tmp_path, "offline").seconds({"params": cfg, "phase": "target"}, work)
+    assert secs == pytest.approx(100 * 256 / 400) and "qa: assumed tokens/example" in basis
+    finished("xquad", "xquad", 2.0, 200)                       # a QA task measured: its 200 tokens/example
+    secs, basis = estimate.Estimator(tmp_path, "offline").seconds({"params": cfg, "phase": "target"}, work)
+    assert secs == pytest.approx(100 * 200 / 400) and "qa tasks' measured tokens/example" in basis

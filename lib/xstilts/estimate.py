@@ -100,6 +100,20 @@ def _sample(result: dict) -> dict:
             "device": "cuda" if str((result.get("provenance") or {}).get("device", "cpu")).startswith("cuda") else "cpu"}
 
 
+def _format(what: str) -> str:
+    """The task format of a run's `what` (a multi-task mix: its first task's)."""
+    return tasks.get_task(what.split("+")[0]).get("format") if what != "mlm" else "mlm"
+
+
+def assumed_tokens_per_example(cfg: dict, fmt: str) -> float:
+    """Tokens per example where nothing of the format was measured: half the maximum length
+    (dynamic padding, on average), a QA window filled to its maximum length, two sentences per
+    retrieval row."""
+    length = {"qa": cfg["max_length_qa"], "retrieval": cfg["max_length_retrieval"]}.get(fmt, cfg["max_length"])
+    length = length if length > 0 else cfg["max_length"]
+    return length if fmt in ("qa", "retrieval") else length / 2
+
+
 def _measured(roots: list[Path], scale: str) -> dict:
     """(phase, task, model, device), (phase, model, device), (phase, task) and (device,) -> samples."""
     table: dict = {}
@@ -162,6 +176,17 @@ class Estimator:
 
     def tokens_per_example(self, phase: str, what: str) -> float | None:
         return _median(self.measured.get((phase, what)) or [], "tpe")
+
+    def format_tokens_per_example(self, cfg: dict, phase: str, what: str) -> tuple[float, str]:
+        """Tokens per example of a task never measured: the measured median of tasks of its format
+        (a QA window is ~5x a sentence pair, so other formats' tokens say little), else the format's
+        assumption (`assumed_tokens_per_example`)."""
+        fmt = _format(what)
+        same = [s for key, samples in self.measured.items() if len(key) == 2 and key[0] == phase
+                and key[1] != what and _format(key[1]) == fmt for s in samples]
+        if (tpe := _median(same, "tpe")) is not None:
+            return tpe, f"{fmt} tasks' measured tokens/example"
+        return assumed_tokens_per_example(cfg, fmt), f"{fmt}: assumed tokens/example"
 
     def workload(self, job: dict) -> dict:
         """Examples trained and evaluated by one run (upper bound), from its phase and parameters."""
@@ -244,7 +269,9 @@ class Estimator:
                    (work["eval_examples"] / eval_rate if work["eval_examples"] else 0.0)
             return share * busy, f"measured: {len(same)} {phase} run(s) of {work['what']} on {dev}{where}{scaled}"
         other, where = _this_cpu(self.measured.get((phase, model, dev)) or [], dev, cfg["threads"])
-        tpe = self.tokens_per_example(phase, work["what"]) or _median(other, "tpe")
+        tpe, tpe_basis = self.tokens_per_example(phase, work["what"]), "its measured tokens/example"
+        if tpe is None:
+            tpe, tpe_basis = self.format_tokens_per_example(cfg, phase, work["what"])
         train_tok, eval_tok = _median(other, "train_tokens_rate"), _median(other, "eval_tokens_rate")
         if eval_tok is None:
             eval_tok = self._target_eval(model, dev, "eval_tokens_rate")
@@ -252,7 +279,8 @@ class Estimator:
             busy = tpe * ((work["train_examples"] / train_tok if work["train_examples"] else 0.0)
                           + (work["eval_examples"] / eval_tok if work["eval_examples"] else 0.0))
             return (share * busy,
-                    f"measured tokens/s: {len(other)} {phase} run(s) of other tasks with {model} on {dev}{where}{scaled}")
+                    f"measured tokens/s: {len(other)} {phase} run(s) of other tasks with {model} on {dev}{where}{scaled}"
+                    f"; {tpe_basis}")
         return None
 
     def _flop_seconds(self, cfg, work, model, share) -> tuple[float, str]:
@@ -260,14 +288,7 @@ class Estimator:
         if params is None:
             return float("nan"), f"no measured run and no parameter count for {cfg['model']}: not estimated"
         params *= share
-        fmt = tasks.get_task(work["what"].split("+")[0]).get("format") if work["what"] != "mlm" else "mlm"
-        length = {"qa": cfg["max_length_qa"], "retrieval": cfg["max_length_retrieval"]}.get(fmt, cfg["max_length"])
-        length = length if length > 0 else cfg["max_length"]
-        tokens_per_example = length / 2  # dynamic padding: half the maximum length on average (assumed)
-        if fmt == "qa":
-            tokens_per_example = length  # QA windows are filled to the maximum length
-        if fmt == "retrieval":
-            tokens_per_example = length  # two sentences (source and target) per row
+        tokens_per_example = assumed_tokens_per_example(cfg, _format(work["what"]))
         peak = self.peak or DEFAULT_PEAK_TFLOPS[cfg["precision"]]
         rate = self.mfu * peak * 1e12
         flops = tokens_per_example * (6 * params * work["train_examples"] + 2 * params * work["eval_examples"])
