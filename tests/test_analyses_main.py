@@ -232,6 +232,30 @@ def test_save_figure_refuses_a_strip_too_wide_to_read(tmp_path, monkeypatch):
         paper.save_figure(fig, "wide", "smoke")
 
 
+def test_the_average_is_over_the_targets_with_every_seed_and_names_the_one_left_out():
+    # three targets, the third (mlqa) at one seed so far: the average stays over udpos and xnli
+    frame = main_frame()
+    extra = pd.DataFrame([r for config, d in (("none", 20), ("a", 23)) for r in
+                          rows("mlqa", config, {"en": 100, "de": d, "ja": d - 4}, seed=0, dev=50)])
+    full = pd.concat([frame, extra], ignore_index=True)
+    table, before = a0.main_table(full), a0.main_table(frame)
+    assert table.loc["a", "average"] == pytest.approx(before.loc["a", "average"])
+    assert table.loc["a", "mlqa"] == pytest.approx(21.0) and table.attrs["left out"] == {"mlqa": 1}
+    assert "average (mlqa, 1 seed, left out until its seeds are done) is" in a0.none_average_text(table)
+    assert a0.average_note(table) == (" The average is over the targets with every seed (mlqa, 1 seed, left out "
+                                      "until its seeds are done).") and a0.average_note(before) == ""
+    iv = a0.change_intervals(full)
+    avg = iv.set_index(["config", "baseline", "target"]).loc[("a", "none", "average")]
+    old = a0.change_intervals(frame).set_index(["config", "baseline", "target"]).loc[("a", "none", "average")]
+    assert avg["estimate"] == pytest.approx(old["estimate"]) and avg["seeds"] == 3
+    assert "averaged over targets (mlqa, 1 seed, left out until its seeds are done)" in a0.intervals_text(iv)
+    # a configuration run on some of the complete targets only (MLM on udpos) has no average
+    mlm = pd.DataFrame([r for seed in (0, 1, 2) for r in
+                        rows("udpos", "m", {"en": 100, "de": 62, "ja": 22}, seed=seed, dev=70)])
+    iv = a0.change_intervals(pd.concat([full, mlm], ignore_index=True)).set_index(["config", "baseline", "target"])
+    assert ("m", "none", "udpos") in iv.index and ("m", "none", "average") not in iv.index
+
+
 def control_frame():
     """main_frame plus the control: no intermediate task and 250 extra target steps, +1 everywhere."""
     out = main_frame()

@@ -34,9 +34,15 @@ def main_table(frame: pd.DataFrame) -> pd.DataFrame:
     # target with fewer seeds, and mixing seed sets would weigh it by other seeds' luck
     seeds = per_run.groupby(["kind", "config", "target"])["seed"].apply(frozenset).unstack("target")
     seeds = seeds.sort_index().droplevel("kind")[table.columns]
-    same = seeds.apply(lambda row: row.notna().all() and len(set(row)) == 1, axis=1)
-    table["average"] = table.mean(axis=1, skipna=False).where(same)
+    # a target still missing seeds is left out of the average (and named), as in complete_targets
+    has = {t: frozenset().union(*seeds[t].dropna()) for t in table.columns}
+    every = frozenset().union(*has.values()) if has else frozenset()
+    complete = [t for t in table.columns if has[t] == every]
+    same = seeds[complete].apply(lambda row: row.notna().all() and len(set(row)) == 1, axis=1)
+    table["average"] = (table[complete].mean(axis=1, skipna=False).where(same) if len(complete) > 1
+                        else np.nan)
     table.index.name, table.columns.name = "intermediate", None
+    table.attrs["left out"] = {t: len(has[t]) for t in has if t not in complete} if len(complete) > 1 else {}
     return table
 
 
@@ -113,19 +119,26 @@ def change_intervals(frame: pd.DataFrame) -> pd.DataFrame:
     zs = scores(frame)
     configs = list(dict.fromkeys(zs.sort_values(["kind", "config"])["config"]))
     control = control_of(configs)
-    rows = []
+    rows, left_out = [], {}
+    has = zs.groupby("target")["seed"].apply(frozenset)
+    complete = {t for t, seeds in has.items() if seeds == frozenset().union(*has)}
     for baseline in ["none"] + ([control] if control else []):
         for config in [c for c in configs if c != baseline and not (baseline != "none" and is_baseline(c))]:
             units = paired_units(zs, config, baseline)  # the targets with every seed
             per_target = ((t, paired_units(zs, config, baseline, targets={t})) for t in sorted(set(zs["target"])))
             parts = [(t, g) for t, g in per_target if len(g)]  # each target on its own seeds
-            if set(units["target"]) == set(zs["target"]) and len(parts) > 1:  # one target: its own row
+            # the average: over every target that has all its seeds (a configuration run on fewer
+            # targets, e.g. MLM on two of four, has none), the others named and left out
+            if len(complete) > 1 and set(units["target"]) == complete:
                 parts.append(("average", units))
+                left_out.update(units.attrs.get("left out") or {})
             for target, g in parts:
                 t = stats.paired_seed_test(g)
                 rows.append({"config": config, "baseline": baseline, "target": target,
                              **{k: t[k] for k in ("estimate", "ci_low", "ci_high", "seeds", "p")}})
-    return pd.DataFrame(rows, columns=["config", "baseline", "target", "estimate", "ci_low", "ci_high", "seeds", "p"])
+    out = pd.DataFrame(rows, columns=["config", "baseline", "target", "estimate", "ci_low", "ci_high", "seeds", "p"])
+    out.attrs["left out"] = left_out  # {target: seeds}: shown on its own seeds, not in the average
+    return out
 
 
 def selection_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -220,7 +233,7 @@ def intervals_text(intervals: pd.DataFrame) -> str:
     """The average change of every configuration against each baseline, with its interval and test,
     as one sentence per baseline (the interpretation cell's numbers)."""
     targets = set(intervals["target"])
-    what = ("averaged over targets" if "average" in targets else
+    what = (f"averaged over targets{_left_out_clause(intervals)}" if "average" in targets else
             f"on {next(iter(targets))}" if len(targets) == 1 else "by target")
     avg = intervals[intervals["target"] == "average"] if "average" in targets else intervals
     parts = []
@@ -233,10 +246,26 @@ def intervals_text(intervals: pd.DataFrame) -> str:
     return " ".join(parts)
 
 
+def _left_out_clause(frame: pd.DataFrame) -> str:
+    """' (mlqa, 1 seed, left out until its seeds are done)' or '', from frame.attrs["left out"]."""
+    short = frame.attrs.get("left out") or {}
+    if not short:
+        return ""
+    listed = ", ".join(f"{t}, {n} seed{'s' if n != 1 else ''}" for t, n in sorted(short.items()))
+    return f" ({listed}, left out until its seeds are done)"
+
+
+def average_note(table: pd.DataFrame) -> str:
+    """The main table caption's note on its `average` column, where a target is left out of it."""
+    clause = _left_out_clause(table)
+    return f" The average is over the targets with every seed{clause}." if clause else ""
+
+
 def none_average_text(table: pd.DataFrame) -> str:
     """The interpretation cell's first sentence: the no-intermediate average, where there is one."""
     if "none" in table.index and pd.notna(table.loc["none", "average"]):
-        return f"With no intermediate task the zero-shot average is {table.loc['none', 'average']:.1f}."
+        return (f"With no intermediate task the zero-shot average{_left_out_clause(table)} is "
+                f"{table.loc['none', 'average']:.1f}.")
     return ("The targets do not share their seeds yet (a grid computed in chunks), so the table has no "
             "average over targets.")
 
@@ -267,7 +296,12 @@ def figure(intervals: pd.DataFrame):
             paper.dot_plot(ax, sub, label=f"vs {baseline}", color=paper.PALETTE[k * 2], marker=markers[k],
                            offset=offset)
         seeds = int(intervals.loc[intervals["target"] == target, "seeds"].max())
-        ax.set_title(f"{target} ({seeds} seed{'s' if seeds != 1 else ''})")
+        left_out = intervals.attrs.get("left out") or {}
+        title = f"{target} ({seeds} seed{'s' if seeds != 1 else ''})"
+        if target == "average" and left_out:
+            title = f"average without {', '.join(sorted(left_out))}\n({seeds} seed{'s' if seeds != 1 else ''})"
+        ax.set_title(title)
+        ax.margins(x=0.08)  # a lone point (one seed, no interval) is not cut at the frame
         ax.set_xlabel("change vs none" if len(baselines) == 1 else "change vs baseline")
     for ax in list(axes.flat)[len(targets):]:
         ax.set_visible(False)
