@@ -97,13 +97,16 @@ def complete_targets(units: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _left_out_listing(frame: pd.DataFrame, item: str) -> str:
+    """The targets of frame.attrs["left out"] ({target: seeds}), each written as `item` ({t}, {n}, {s})."""
+    short = frame.attrs.get("left out") or {}
+    return ", ".join(item.format(t=t, n=n, s="s" if n != 1 else "") for t, n in sorted(short.items()))
+
+
 def left_out_text(units: pd.DataFrame) -> str:
     """'; xnli (1 seed) left out until its seeds are done' or ''."""
-    short = units.attrs.get("left out") or {}
-    if not short:
-        return ""
-    listed = ", ".join(f"{t} ({n} seed{'s' if n != 1 else ''})" for t, n in sorted(short.items()))
-    return f"; {listed} left out until its seeds are done"
+    listed = _left_out_listing(units, "{t} ({n} seed{s})")
+    return f"; {listed} left out until its seeds are done" if listed else ""
 
 
 def runs_behind(zs: pd.DataFrame, configs, units: pd.DataFrame) -> list[str]:
@@ -248,11 +251,8 @@ def intervals_text(intervals: pd.DataFrame) -> str:
 
 def _left_out_clause(frame: pd.DataFrame) -> str:
     """' (mlqa, 1 seed, left out until its seeds are done)' or '', from frame.attrs["left out"]."""
-    short = frame.attrs.get("left out") or {}
-    if not short:
-        return ""
-    listed = ", ".join(f"{t}, {n} seed{'s' if n != 1 else ''}" for t, n in sorted(short.items()))
-    return f" ({listed}, left out until its seeds are done)"
+    listed = _left_out_listing(frame, "{t}, {n} seed{s}")
+    return f" ({listed}, left out until its seeds are done)" if listed else ""
 
 
 def average_note(table: pd.DataFrame) -> str:
