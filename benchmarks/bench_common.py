@@ -16,7 +16,6 @@ import platform
 import random
 import time
 from contextlib import nullcontext
-from pathlib import Path
 
 import torch
 
@@ -30,23 +29,12 @@ GPU_BF16_PEAK_TFLOPS = {"H200": 989.4, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H
 
 def machine(device: str) -> dict:
     """CPU model and clock (and GPU name) recorded beside every figure."""
+    cpu = determinism.cpuinfo()  # the first processor's /proc/cpuinfo fields ({} where there is none)
     info = {"machine": platform.machine(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "cpu_model": None, "cpu_mhz": None, "cpu_flags_avx512": None, "cores": os.cpu_count(),
-            "aten_cpu_capability": torch.backends.cpu.get_cpu_capability()}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        for line in text.splitlines():
-            key, _, value = line.partition(":")
-            key, value = key.strip(), value.strip()
-            if key == "model name" and info["cpu_model"] is None:
-                info["cpu_model"] = value
-            elif key == "cpu MHz" and info["cpu_mhz"] is None:
-                info["cpu_mhz"] = float(value)
-            elif key == "flags" and info["cpu_flags_avx512"] is None:
-                info["cpu_flags_avx512"] = "avx512f" in value.split()
-    except OSError:
-        pass
-    info.update(determinism.cpu_identity())  # family/model/stepping: VMs name every EPYC "AMD EPYC"
+            "cpu_model": cpu.get("model name"), "cpu_mhz": float(cpu["cpu MHz"]) if cpu.get("cpu MHz") else None,
+            "cpu_flags_avx512": "avx512f" in cpu["flags"].split() if "flags" in cpu else None,
+            "cores": os.cpu_count(), "aten_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    info.update(determinism.cpu_identity(cpu))  # family/model/stepping: VMs name every EPYC "AMD EPYC"
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

@@ -123,14 +123,10 @@ def use(mode: str) -> None:
 
 
 def _cpu_has_avx2() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return any(line.startswith("flags") and " avx2" in line for line in f)
-    except OSError:
-        return False
+    return "avx2" in cpuinfo().get("flags", "").split()
 
 
-def _cpuinfo() -> dict[str, str]:
+def cpuinfo() -> dict[str, str]:
     """The first processor's fields of /proc/cpuinfo ({} where there is none, e.g. macOS)."""
     info: dict[str, str] = {}
     try:
@@ -146,7 +142,7 @@ def _cpuinfo() -> dict[str, str]:
 
 
 def cpu_model() -> str:
-    info = _cpuinfo()
+    info = cpuinfo()
     if info.get("model name"):
         return info["model name"]
     import platform
@@ -157,7 +153,7 @@ def cpu_model() -> str:
 def cpu_identity(info: dict[str, str] | None = None) -> dict:
     """What tells CPUs apart where the model name does not (VMs often report just "AMD EPYC"): vendor,
     family/model/stepping, and the widest SIMD the CPU has, whatever the pin lets the kernels use."""
-    info = _cpuinfo() if info is None else info
+    info = cpuinfo() if info is None else info
     flags = set(info.get("flags", "").split())
     isa = next((name for name, flag in (("AMX", "amx_tile"), ("AVX512", "avx512f"), ("AVX2", "avx2"))
                 if flag in flags), "older than AVX2" if flags else None)

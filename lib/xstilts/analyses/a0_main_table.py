@@ -35,14 +35,13 @@ def main_table(frame: pd.DataFrame) -> pd.DataFrame:
     seeds = per_run.groupby(["kind", "config", "target"])["seed"].apply(frozenset).unstack("target")
     seeds = seeds.sort_index().droplevel("kind")[table.columns]
     # a target still missing seeds is left out of the average (and named), as in complete_targets
-    has = {t: frozenset().union(*seeds[t].dropna()) for t in table.columns}
-    every = frozenset().union(*has.values()) if has else frozenset()
-    complete = [t for t in table.columns if has[t] == every]
+    short = short_targets(per_run)
+    complete = [t for t in table.columns if t not in short]
     same = seeds[complete].apply(lambda row: row.notna().all() and len(set(row)) == 1, axis=1)
     table["average"] = (table[complete].mean(axis=1, skipna=False).where(same) if len(complete) > 1
                         else np.nan)
     table.index.name, table.columns.name = "intermediate", None
-    table.attrs["left out"] = {t: len(has[t]) for t in has if t not in complete} if len(complete) > 1 else {}
+    table.attrs["left out"] = short if len(complete) > 1 else {}
     return table
 
 
@@ -88,13 +87,19 @@ def complete_targets(units: pd.DataFrame) -> pd.DataFrame:
     seed count} for the others. A comparison averaged over targets is per seed (stats.per_seed), so a
     target still missing seeds (a grid computed in chunks) would cut every target down to its few
     seeds; it is left out instead, and counted, until its seeds are done."""
-    seeds = units.groupby("target")["seed"].apply(frozenset)
-    union = frozenset().union(*seeds) if len(seeds) else frozenset()
-    short = {t: len(s) for t, s in seeds.items() if s != union}
+    short = short_targets(units)
     out = units[~units["target"].isin(list(short))] if short else units
     out = out.copy()
     out.attrs["left out"] = short
     return out
+
+
+def short_targets(frame: pd.DataFrame) -> dict:
+    """{target: its seed count} for the targets of `frame` (target and seed columns) that lack a seed
+    some other target has: a grid computed in chunks, seed by seed."""
+    seeds = frame.groupby("target")["seed"].apply(frozenset)
+    union = frozenset().union(*seeds) if len(seeds) else frozenset()
+    return {t: len(s) for t, s in seeds.items() if s != union}
 
 
 def _left_out_listing(frame: pd.DataFrame, item: str) -> str:
@@ -123,8 +128,7 @@ def change_intervals(frame: pd.DataFrame) -> pd.DataFrame:
     configs = list(dict.fromkeys(zs.sort_values(["kind", "config"])["config"]))
     control = control_of(configs)
     rows, left_out = [], {}
-    has = zs.groupby("target")["seed"].apply(frozenset)
-    complete = {t for t, seeds in has.items() if seeds == frozenset().union(*has)}
+    complete = set(zs["target"]) - set(short_targets(zs))
     for baseline in ["none"] + ([control] if control else []):
         for config in [c for c in configs if c != baseline and not (baseline != "none" and is_baseline(c))]:
             units = paired_units(zs, config, baseline)  # the targets with every seed
