@@ -80,6 +80,38 @@ def test_recipe_rule_picks_the_best_passing_run_ties_to_the_lower_learning_rate(
     assert recipe_sweep.choose([run(1e-4, 0.0, 10.0, failed=True)])["ud_parse"]["params"] is None
 
 
+def test_the_chosen_recipe_is_written_in_its_phase_keys_and_the_sweep_says_whether_tasks_yaml_holds_it(monkeypatch):
+    from xstilts import params as P
+    from xstilts import phases, tasks
+
+    def cfg(lr, head, tasks_=(), epochs=10.0):
+        return {"intermediate_tasks": list(tasks_), "learning_rate": lr, "head_learning_rate": head,
+                "intermediate_max_steps": 250, "intermediate_epochs": 10.0, "target_max_steps": -1,
+                "target_epochs": epochs}
+
+    def result(task, score):
+        return {"dev_check": {task: {"score": score, "failed": False, "n": 200, "baseline": 33.3,
+                                     "test": "binomial", "p_value": 0.001}}}
+
+    swept = [(cfg(1e-4, 1e-3, ["mnli"]), result("mnli", 60.0)), (cfg(3e-5, 0.0, ["mnli"]), result("mnli", 50.0)),
+             (cfg(3e-5, 0.0, epochs=4.0), result("pawsx", 70.0))]
+    chosen = recipe_sweep.choose(swept)
+    assert chosen["mnli"]["recipe"] == {"intermediate_learning_rate": 1e-4, "intermediate_head_learning_rate": 1e-3}
+    assert chosen["pawsx"]["recipe"] == {"target_learning_rate": 3e-5, "target_epochs": 4.0}
+    text = recipe_sweep.sweep_text(recipe_sweep.sweep_table(swept))
+    assert "mnli: learning rate 0.0001, head 0.001, 250 steps chosen (dev 60.0 against 33.3); not yet in tasks.yaml" in text
+    # written into tasks.yaml, the recipe trains the study's MNLI runs with it, and the sweep says so
+    registry = dict(tasks.all_tasks())
+    monkeypatch.setattr(tasks, "all_tasks", lambda: registry)
+    registry["mnli"] = dict(registry["mnli"], recipe={"offline": chosen["mnli"]["recipe"]})
+    assert "mnli: learning rate 0.0001, head 0.001, 250 steps chosen (dev 60.0 against 33.3); tasks.yaml's offline " \
+           "recipe holds it" in recipe_sweep.sweep_text(recipe_sweep.sweep_table(swept))
+    study = P.resolve({"scale": "offline", "target_task": "xnli", "intermediate_tasks": ["mnli"]})
+    assert phases.fit_settings(study, "intermediate").learning_rate == 1e-4
+    assert phases.fit_settings(study, "intermediate").head_learning_rate == 1e-3
+    assert phases.fit_settings(study, "target").learning_rate == study["learning_rate"] == 5e-5
+
+
 def test_passing_score_is_the_lowest_score_the_binomial_check_passes():
     # 10 items against chance 50%: P(X >= 9) = 11/1024 = 0.011 passes, P(X >= 8) = 56/1024 = 0.055 does not
     assert devcheck.passing_score(10, 50.0) == pytest.approx(90.0)

@@ -89,6 +89,57 @@ def test_recipe_checks(monkeypatch):
     assert cfg["eval_every"] == 50
 
 
+def test_a_recipes_learning_rates_train_its_own_phase_only_and_yield_to_a_grids_shared_one(monkeypatch):
+    before = {"xnli": P.resolve({"scale": "offline", "target_task": "xnli", "intermediate_tasks": ["mnli"]}),
+              "plain": P.resolve({"scale": "offline", "target_task": "udpos", "intermediate_tasks": []})}
+    registry = dict(tasks.all_tasks())
+    monkeypatch.setattr(tasks, "all_tasks", lambda: registry)
+    registry["mnli"] = dict(registry["mnli"], recipe={"offline": {"intermediate_learning_rate": 1e-4,
+                                                                  "intermediate_head_learning_rate": 1e-3}})
+    registry["xnli"] = dict(registry["xnli"], recipe={"offline": {"target_learning_rate": 3e-5}})
+    cfg = P.resolve({"scale": "offline", "target_task": "xnli", "intermediate_tasks": ["mnli"]})
+    assert phases.learning_rates(cfg, "intermediate") == {"learning_rate": 1e-4, "head_learning_rate": 1e-3}
+    assert phases.learning_rates(cfg, "target") == {"learning_rate": 3e-5, "head_learning_rate": None}
+    assert phases.fit_settings(cfg, "target").learning_rate == 3e-5
+    # a target task's recipe is not an intermediate one's: an MNLI run for UD-POS keeps udpos's rate
+    pos = P.resolve({"scale": "offline", "target_task": "udpos", "intermediate_tasks": ["mnli"]})
+    assert phases.learning_rates(pos, "target") == {"learning_rate": 5e-5, "head_learning_rate": None}
+    assert phases.fit_settings(pos, "intermediate").learning_rate == 1e-4
+    # the recipes move the runs they change: xnli's target run, mnli's intermediate run, not udpos's
+    plain = P.resolve({"scale": "offline", "target_task": "udpos", "intermediate_tasks": []})
+    assert runs.run_id(cfg, "intermediate") != runs.run_id(before["xnli"], "intermediate")
+    assert runs.run_id(cfg, "target") != runs.run_id(before["xnli"], "target")
+    assert runs.run_id(plain, "target") == runs.run_id(before["plain"], "target")
+    # a grid that sets the shared learning rate (the recipe sweep) trains every phase with it
+    swept = P.resolve({"scale": "offline", "target_task": "xnli", "intermediate_tasks": ["mnli"],
+                       "learning_rate": 2e-5, "head_learning_rate": 0.0})
+    assert phases.learning_rates(swept, "intermediate") == {"learning_rate": 2e-5, "head_learning_rate": None}
+    assert phases.learning_rates(swept, "target") == {"learning_rate": 2e-5, "head_learning_rate": None}
+    # two intermediate recipes with different rates cannot train one multi-task phase
+    registry["squad_v1"] = dict(registry["squad_v1"], recipe={"offline": {"intermediate_learning_rate": 3e-5}})
+    with pytest.raises(P.ParamsError, match="set intermediate_learning_rate to 0.0001 and 3e-05"):
+        P.resolve({"scale": "offline", "target_task": "xnli", "intermediate_tasks": ["mnli", "squad_v1"]})
+    with pytest.raises(P.ParamsError, match="target_learning_rate"):
+        P.resolve({"scale": "offline", "target_learning_rate": -1e-5})
+
+
+def test_every_recipe_sweep_cell_trains_with_its_swept_rates_whatever_the_recipes_say(monkeypatch):
+    registry = dict(tasks.all_tasks())
+    monkeypatch.setattr(tasks, "all_tasks", lambda: registry)
+    for name in tasks.task_names():
+        role = tasks.get_task(name)["role"]
+        if role in ("intermediate", "target"):
+            registry[name] = dict(registry[name], recipe={"offline": {f"{role}_learning_rate": 7e-7,
+                                                                      f"{role}_head_learning_rate": 7e-6}})
+    grid = workflow.load_grid(P.PARAMS_DIR / "experiments" / "sweep_offline_recipes.yaml")
+    cells = workflow.grid_runs(grid, "offline", check_inputs=False)
+    assert len(cells) == 64
+    for cfg in cells:
+        for phase in ("intermediate", "target"):
+            rates = phases.learning_rates(cfg, phase)
+            assert rates == {"learning_rate": cfg["learning_rate"], "head_learning_rate": cfg["head_learning_rate"] or None}
+
+
 def test_every_recipe_sets_only_known_keys_of_its_role():
     for name in tasks.task_names():
         for scale in (tasks.get_task(name).get("recipe") or {}):
@@ -121,7 +172,9 @@ def test_smoke_and_offline_runs_keep_their_hashes_and_parameters():
     now = _current()
     assert set(now) == set(before)
     new_keys = {"precision": "fp32", "gradient_checkpointing": False, "torch_compile": False,
-                "max_length_retrieval": -1, "long_sentences": "truncate", "gpus_per_run": 1}
+                "max_length_retrieval": -1, "long_sentences": "truncate", "gpus_per_run": 1,
+                "intermediate_learning_rate": 0.0, "intermediate_head_learning_rate": 0.0,
+                "target_learning_rate": 0.0, "target_head_learning_rate": 0.0}
     # execution-only and in no hash: smoke keeps the portable MKL branch its runs were pinned to;
     # offline computes with MKL AUTO (the committed offline runs predate any MKL pin: MKL's default)
     cpu_kernels = {"smoke": "portable", "offline": "fast"}
@@ -148,3 +201,37 @@ def test_jobs_are_offline_by_default_at_smoke_and_offline_scale_never_at_full():
 if __name__ == "__main__":  # rewrite the fixture (see the test's docstring)
     FIXTURE.write_text(json.dumps(_current(), sort_keys=True, separators=(",", ":")))
     print(f"wrote {FIXTURE}")
+
+
+def test_the_setup_table_says_which_phase_trained_with_which_learning_rate():
+    from xstilts import paper
+
+    shared = P.resolve({"scale": "offline", "target_task": "xnli", "intermediate_tasks": ["mnli"]})
+    assert paper._phase_rates(shared, "learning_rate") == 5e-5
+    assert paper._phase_rates(shared, "head_learning_rate") == 0.0
+    own = dict(shared, intermediate_learning_rate=1e-4, target_head_learning_rate=1e-3)
+    assert paper._phase_rates(own, "learning_rate") == "intermediate 0.0001; target 5e-05"
+    assert paper._phase_rates(own, "head_learning_rate") == "intermediate 0; target 0.001"
+    # a run without an intermediate phase has one rate; params.json from before the keys existed too
+    old = {k: v for k, v in shared.items() if "learning_rate" not in k or k == "learning_rate"}
+    assert paper._phase_rates(dict(old, intermediate_tasks=[]), "learning_rate") == 5e-5
+
+
+def test_every_committed_run_is_named_by_its_own_params_json():
+    """A run's stored params.json predates keys added since (phases.HASHED_UNLESS): read back, it must
+    still name its own folder, or the ledger loses its upstream runs and the Setup its substitutes
+    (both look runs up by the name their parameters give)."""
+    from xstilts import ledger
+
+    checked = 0
+    for root in [P.REPO_ROOT / "runs" / "offline", P.REPO_ROOT / "runs" / "offline-v1" / "offline"]:
+        for phase in phases.NAMES:
+            for folder in sorted((root / phase).glob("*/params.json")):
+                cfg = runs.read_json(folder)["all"]
+                assert runs.run_name(cfg, phase) == folder.parent.name, folder
+                checked += 1
+    assert checked > 200
+    archived = P.REPO_ROOT / "runs" / "offline-v1" / "offline" / "target"
+    target = next(archived.glob("udpos-after-mnli-s0-*"))
+    upstream = [p.parent.name + "/" + p.name.split("-s0-")[0] for p in ledger.with_upstream([target])]
+    assert upstream == ["target/udpos-after-mnli", "intermediate/mnli"]

@@ -74,7 +74,12 @@ class RunConfig(BaseModel):
     intermediate_max_steps: Annotated[int, _range(_minus_one_or_at_least(1), "-1 (epochs decide) or >= 1")]
     intermediate_max_tokens: int
     extra_target_steps: int
-    head_learning_rate: float
+    head_learning_rate: Annotated[float, _range(_at_least(0), ">= 0 (0 = learning_rate)")]
+    # one phase's own learning rates (a task recipe's, recipes.py); 0 = the shared value above
+    intermediate_learning_rate: Annotated[float, _range(_at_least(0), ">= 0 (0 = learning_rate)")]
+    intermediate_head_learning_rate: Annotated[float, _range(_at_least(0), ">= 0 (0 = head_learning_rate)")]
+    target_learning_rate: Annotated[float, _range(_at_least(0), ">= 0 (0 = learning_rate)")]
+    target_head_learning_rate: Annotated[float, _range(_at_least(0), ">= 0 (0 = head_learning_rate)")]
     target_max_steps: Annotated[int, _range(_minus_one_or_at_least(1), "-1 (epochs decide) or >= 1")]
     freeze_embeddings: bool
     max_length: Annotated[int, Tokens]

@@ -190,7 +190,8 @@ def write_text(path: Path, text: str) -> Path:
 
 
 # ------------------------------------------------------------------ Setup, from the runs' parameters
-SETUP_KEYS = {"model": "encoder", "learning_rate": "learning rate (AdamW)", "warmup_ratio": "linear warm-up (share of steps)",
+SETUP_KEYS = {"model": "encoder", "learning_rate": "learning rate (AdamW)",
+              "head_learning_rate": "task-head learning rate (0 = the encoder's)", "warmup_ratio": "linear warm-up (share of steps)",
               "weight_decay": "weight decay", "intermediate_epochs": "intermediate epochs",
               "intermediate_batch_size": "intermediate batch", "target_epochs": "target epochs",
               "target_batch": "target batch (x grad. accumulation)", "freeze_embeddings": "word embeddings frozen",
@@ -226,6 +227,8 @@ def _setup_column(root: Path, scale: str, only: set[str] | None = None) -> tuple
         for key in SETUP_KEYS:
             if key == "target_batch":
                 rows[key].append(f"{cfg['target_batch_size']} x {cfg['target_grad_accum']}")
+            elif key in ("learning_rate", "head_learning_rate"):
+                rows[key].append(_phase_rates(cfg, key))
             elif key == "device":
                 rows[key].append(result["provenance"]["device"])
             elif key == "cpu_kernels" and key not in cfg:  # runs from before the key: MKL as recorded
@@ -233,7 +236,25 @@ def _setup_column(root: Path, scale: str, only: set[str] | None = None) -> tuple
                 rows[key].append(f"MKL {kernels['mkl_cbwr']}" if kernels.get("mkl_cbwr") else "not pinned")
             else:
                 rows[key].append(cfg.get(key, "--"))
+    if not any(rows["head_learning_rate"]):  # no run gave its heads a rate of their own: no row
+        del rows["head_learning_rate"]
     return {SETUP_KEYS[k]: _values(v) for k, v in rows.items()}, n
+
+
+def _phase_rates(cfg: dict, key: str):
+    """A run's learning rate (`key`: learning_rate or head_learning_rate) as its phases trained with
+    it (phases.learning_rates): one number where every phase used the shared value, else per phase.
+    Head rates: 0 where no phase gave its head a rate of its own (the encoder's rate)."""
+    from xstilts import phases
+
+    trained = (["intermediate"] if cfg["intermediate_tasks"] else []) + ["target"]
+    full = {"learning_rate": 0.0, "head_learning_rate": 0.0, "intermediate_learning_rate": 0.0,
+            "intermediate_head_learning_rate": 0.0, "target_learning_rate": 0.0, "target_head_learning_rate": 0.0}
+    full.update(cfg)
+    rates = {ph: phases.learning_rates(full, ph)[key] or 0.0 for ph in trained}
+    if len(set(rates.values())) == 1:
+        return next(iter(rates.values()))
+    return "; ".join(f"{ph} {rate:g}" for ph, rate in rates.items())
 
 
 def setup_table(scale: str, runs_dir: str | None = None, only: set[str] | None = None) -> pd.DataFrame:
@@ -256,6 +277,9 @@ def setup_table(scale: str, runs_dir: str | None = None, only: set[str] | None =
     if not columns:
         return pd.DataFrame(columns=["value"])
     table = pd.DataFrame(columns)
+    head = SETUP_KEYS["head_learning_rate"]
+    if head in table.index:  # a column without the row: its runs trained their heads at the encoder's rate
+        table.loc[head] = table.loc[head].fillna("0")
     if "value" not in table:
         table.insert(0, "value", "--")
     table.index.name = "parameter"

@@ -150,13 +150,15 @@ INTERMEDIATE = Phase(
     "intermediate", "02_intermediate.ipynb", "mlm",
     ("intermediate_tasks", "intermediate_languages", "multitask_sampling", "intermediate_epochs",
      "intermediate_batch_size", "intermediate_grad_accum", *_OPTIMISER, "intermediate_max_steps",
-     "intermediate_max_tokens", "head_learning_rate", "max_length", "max_length_qa", "doc_stride",
+     "intermediate_max_tokens", "head_learning_rate", "intermediate_learning_rate", "intermediate_head_learning_rate",
+     "max_length", "max_length_qa", "doc_stride",
      "max_train_examples", "eval_every", "eval_examples", "early_stopping_patience", "long_sentences"),
     trains=lambda cfg: bool(cfg["intermediate_tasks"]), label=_intermediate_label, reads=_intermediate_reads)
 TARGET = Phase(
     "target", "03_target.ipynb", "intermediate",
     ("target_task", "target_languages", "target_epochs", "target_batch_size", "target_grad_accum", *_OPTIMISER,
-     "target_max_steps", "extra_target_steps", "head_learning_rate", "max_length", "max_length_qa", "doc_stride",
+     "target_max_steps", "extra_target_steps", "head_learning_rate", "target_learning_rate", "target_head_learning_rate",
+     "max_length", "max_length_qa", "doc_stride",
      "max_train_examples", "max_eval_examples", "eval_every", "eval_examples", "early_stopping_patience",
      "retrieval_layer", "max_length_retrieval", "long_sentences"),
     trains=lambda cfg: True, label=_target_label, reads=_target_reads)
@@ -168,7 +170,8 @@ NAMES = tuple(PHASES)
 # that computes what the code did before the key existed, so every earlier run keeps its hash.
 HASHED_UNLESS = {"precision": "fp32", "max_length_retrieval": -1, "long_sentences": "truncate",
                  "mlm_head_warmup_steps": 0, "mlm_max_tokens": 0, "intermediate_max_tokens": 0,
-                 "extra_target_steps": 0, "head_learning_rate": 0.0}
+                 "extra_target_steps": 0, "head_learning_rate": 0.0, "intermediate_learning_rate": 0.0,
+                 "intermediate_head_learning_rate": 0.0, "target_learning_rate": 0.0, "target_head_learning_rate": 0.0}
 # what a retrieval target (BUCC, Tatoeba: no fine-tuning, scored from the upstream encoder) reads;
 # its other target keys take the scale's defaults in the hash (see defining_params)
 RETRIEVAL_KEYS = ("target_task", "target_languages", "max_length", "max_length_retrieval", "max_eval_examples",
@@ -209,7 +212,8 @@ def defining_params(cfg: dict, phase: str) -> dict:
     while p:
         keys = list(PHASES[p].keys) + keys
         p = PHASES[p].upstream
-    out = {k: cfg[k] for k in dict.fromkeys(keys)}
+    # a key of HASHED_UNLESS that a stored params.json predates takes its legacy value: not hashed
+    out = {k: cfg[k] for k in dict.fromkeys(keys) if k in cfg or k not in HASHED_UNLESS}
     # a phase that trains nothing does not depend on its own hyperparameters: its runs are shared
     if phase != "mlm" and not trains(cfg, "intermediate"):
         for k in INTERMEDIATE.keys:
@@ -246,15 +250,22 @@ def _typed_defaults(scale: str) -> dict:
 def fit_settings(cfg: dict, phase: str) -> FitSettings:
     """The optimisation settings of one phase, whole, from the configuration."""
     per_phase = {
-        "mlm": dict(learning_rate=cfg["mlm_learning_rate"], grad_accum=1, eval_every=0, patience=0),
-        "intermediate": dict(learning_rate=cfg["learning_rate"], grad_accum=cfg["intermediate_grad_accum"],
+        "mlm": dict(learning_rate=cfg["mlm_learning_rate"], head_learning_rate=cfg["head_learning_rate"] or None,
+                    grad_accum=1, eval_every=0, patience=0),
+        "intermediate": dict(**learning_rates(cfg, "intermediate"), grad_accum=cfg["intermediate_grad_accum"],
                              sampling=cfg["multitask_sampling"], eval_every=cfg["eval_every"],
                              patience=cfg["early_stopping_patience"]),
-        "target": dict(learning_rate=cfg["learning_rate"], grad_accum=cfg["target_grad_accum"],
+        "target": dict(**learning_rates(cfg, "target"), grad_accum=cfg["target_grad_accum"],
                        eval_every=cfg["eval_every"], patience=cfg["early_stopping_patience"]),
     }[phase]
     return FitSettings(weight_decay=cfg["weight_decay"], adam_epsilon=cfg["adam_epsilon"],
                        warmup_ratio=cfg["warmup_ratio"], max_grad_norm=cfg["max_grad_norm"], seed=cfg["seed"],
                        checkpoint_every=cfg["checkpoint_every"], precision=cfg["precision"],
-                       compile_model=cfg["torch_compile"], head_learning_rate=cfg["head_learning_rate"] or None,
-                       **per_phase)
+                       compile_model=cfg["torch_compile"], **per_phase)
+
+
+def learning_rates(cfg: dict, phase: str) -> dict:
+    """The encoder and head learning rates one fine-tuning phase trains with: its own keys (a task
+    recipe's) where set, else the shared ones; head None = the encoder's rate."""
+    return {"learning_rate": cfg[f"{phase}_learning_rate"] or cfg["learning_rate"],
+            "head_learning_rate": cfg[f"{phase}_head_learning_rate"] or cfg["head_learning_rate"] or None}

@@ -25,9 +25,23 @@ def _task_and_check(result: dict) -> tuple[str, dict] | None:
     return task, check
 
 
+def as_recipe(params: dict) -> dict:
+    """A chosen sweep cell as its task's `tasks.yaml` recipe at offline scale (recipes.py): the swept
+    learning rates under the tuned phase's own keys, so that a run training the task in that phase
+    (and only there) takes them. The fixed step budget is the grids' own, not the recipe's."""
+    phase = _phase(params)
+    out = {f"{phase}_learning_rate": params["learning_rate"]}
+    if params.get("head_learning_rate"):
+        out[f"{phase}_head_learning_rate"] = params["head_learning_rate"]
+    if phase == "target" and "target_epochs" in params:
+        out["target_epochs"] = params["target_epochs"]
+    return out
+
+
 def choose(results: list[tuple[dict, dict]]) -> dict[str, dict]:
-    """(params, result.json) pairs of sweep runs -> {task: {"params": recipe, "dev": score, "runs": n,
-    "failed": n}}; a task whose every run failed maps to {"params": None, ...}."""
+    """(params, result.json) pairs of sweep runs -> {task: {"params": the cell's swept values,
+    "recipe": the same as a tasks.yaml recipe (as_recipe), "dev": score, "runs": n, "failed": n}};
+    a task whose every run failed maps to {"params": None, "recipe": None, ...}."""
     by_task: dict[str, list] = {}
     for params, result in results:
         found = _task_and_check(result)
@@ -36,19 +50,20 @@ def choose(results: list[tuple[dict, dict]]) -> dict[str, dict]:
     chosen = {}
     for task, runs in sorted(by_task.items()):
         ok = [(p, c) for p, c in runs if not c["failed"]]
-        entry = {"runs": len(runs), "failed": len(runs) - len(ok), "params": None, "dev": None}
+        entry = {"runs": len(runs), "failed": len(runs) - len(ok), "params": None, "recipe": None, "dev": None}
         if ok:
             best = max(c["score"] for _, c in ok)
             tied = [(p, c) for p, c in ok if c["score"] >= best - TIE]
             params, check = min(tied, key=lambda pc: (pc[0]["learning_rate"], pc[0]["head_learning_rate"]))
-            entry.update(params={k: params[k] for k in RECIPE_KEYS if k in params}, dev=check["score"])
+            entry.update(params={k: params[k] for k in RECIPE_KEYS if k in params}, recipe=as_recipe(params),
+                         dev=check["score"])
         chosen[task] = entry
     return chosen
 
 
 def _phase(cfg: dict) -> str:
     """The phase a sweep run tunes: its intermediate task(s), else its target task."""
-    return "intermediate" if cfg["intermediate_tasks"] else "target"
+    return "intermediate" if cfg.get("intermediate_tasks") else "target"
 
 
 def _budget(cfg: dict, phase: str) -> str:
@@ -98,17 +113,32 @@ def sweep_table(swept: list[tuple[dict, dict | None]]) -> pd.DataFrame:
     table = (pd.DataFrame(rows).sort_values(["task", "learning rate", "head learning rate"], na_position="first")
              .set_index("task")[columns] if rows else pd.DataFrame(columns=["task", *columns]).set_index("task"))
     table.attrs["runs"] = (len(finished), len(swept))
+    table.attrs["recipes"] = {task: entry["recipe"] for task, entry in chosen.items() if entry["recipe"]}
     return table
 
 
-def task_text(task: str, rows: pd.DataFrame) -> str:
-    """One task's sweep outcome in words: the chosen recipe, or that none passed and what passing needs."""
+def applied(task: str, recipe: dict, scale: str = "offline") -> bool:
+    """Whether the task's tasks.yaml recipe at `scale` holds the chosen recipe (so the study's runs
+    train with it), the comparison a person makes before writing it there."""
+    from xstilts import recipes
+
+    held = recipes.recipe(task, scale)
+    return all(held.get(k) == v for k, v in recipe.items())
+
+
+def task_text(task: str, rows: pd.DataFrame, recipe: dict | None = None) -> str:
+    """One task's sweep outcome in words: the chosen recipe (and whether tasks.yaml holds it yet), or
+    that none passed and what passing needs."""
     picked = rows[rows["chosen"] == "yes"]
     if len(picked):
         r = picked.iloc[0]
         head = f", head {r['head learning rate']:g}" if pd.notna(r["head learning rate"]) else ""
+        where = ""
+        if recipe is not None:
+            where = ("; tasks.yaml's offline recipe holds it" if applied(task, recipe) else
+                     "; not yet in tasks.yaml's offline recipe, so the study's runs do not use it")
         return (f"{task}: learning rate {r['learning rate']:g}{head}, {r['budget']} chosen "
-                f"(dev {r['dev']:.1f} against {r['baseline']:.1f})")
+                f"(dev {r['dev']:.1f} against {r['baseline']:.1f}){where}")
     needed = rows["needed"].dropna()
     need = f"; passing needs {needed.max():.0f} of {int(rows['dev items'].max())} dev items" if len(needed) else ""
     return (f"{task}: none of its {len(rows)} recipes passed its dev check (best dev {rows['dev'].max():.1f} "
@@ -120,7 +150,8 @@ def sweep_text(table: pd.DataFrame) -> str:
     finished, planned = table.attrs["runs"]
     if planned == 0:
         return "The recipe sweep has no runs at this scale."
-    parts = [task_text(task, rows) for task, rows in table.groupby(level=0, sort=True)]
+    recipes = table.attrs.get("recipes", {})
+    parts = [task_text(task, rows, recipes.get(task)) for task, rows in table.groupby(level=0, sort=True)]
     found = "; ".join(parts) + "." if parts else "no task has a finished run yet."
     return f"{finished} of the recipe sweep's {planned} cells (task x recipe) have finished. Per task, {found}"
 
@@ -140,6 +171,8 @@ def macros(table: pd.DataFrame) -> dict:
     from xstilts import results
 
     finished, planned = table.attrs["runs"]
-    per_task = {f"sweep {task}": results.tex(task_text(task, rows)) for task, rows in table.groupby(level=0, sort=True)}
+    recipes = table.attrs.get("recipes", {})
+    per_task = {f"sweep {task}": results.tex(task_text(task, rows, recipes.get(task)))
+                for task, rows in table.groupby(level=0, sort=True)}
     return {"sweep runs finished": finished, "sweep runs planned": planned,
             "sweep sentence": results.tex(sweep_text(table)), **per_task}
