@@ -243,3 +243,27 @@ def test_two_runs_asking_for_one_truncated_model_at_once_build_it_once(tmp_path,
         outs = list(pool.map(lambda _: models.ensure_truncated("smoke-tiny", 1), range(4)))
     assert len(set(outs)) == 1 and (outs[0] / "DONE").exists() and len(built) == 1
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_xstilts_recipes_prints_each_choice_and_the_entry_tasks_yaml_lacks(monkeypatch, capsys):
+    from xstilts import cli, tasks
+
+    def cell(lr, head, score, failed=False):
+        return ({"intermediate_tasks": [], "learning_rate": lr, "head_learning_rate": head, "target_epochs": 4.0},
+                {"dev_check": {"pawsx": {"score": score, "failed": failed}}})
+
+    swept = [cell(3e-5, 0.0, 71.0), cell(1e-4, 0.0, 55.0, failed=True), (cell(1e-4, 1e-3, 0)[0], None),
+             ({"intermediate_tasks": ["siqa"], "learning_rate": 3e-5, "head_learning_rate": 0.0},
+              {"dev_check": {"siqa": {"score": 34.0, "failed": True}}})]
+    monkeypatch.setattr(recipe_sweep, "sweep_runs", lambda scale, runs_dir=None: swept)
+    assert cli.main(["recipes"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "3 of the recipe sweep's 4 cells have finished at offline scale."
+    assert out[1].startswith("pawsx: {target_epochs: 4.0, target_learning_rate: 3.0e-05}, English dev 71.0 "
+                             "(2 cell(s), 1 failed their dev check); not in tasks.yaml yet: add `offline: {target_epochs")
+    assert out[2] == "siqa: no recipe (1 cell(s), 1 failed their dev check); the scale's defaults stay."
+    registry = dict(tasks.all_tasks())
+    monkeypatch.setattr(tasks, "all_tasks", lambda: registry)
+    registry["pawsx"] = dict(registry["pawsx"], recipe={"offline": {"target_learning_rate": 3e-5, "target_epochs": 4.0}})
+    cli.main(["recipes"])
+    assert "; tasks.yaml holds it." in capsys.readouterr().out.splitlines()[1]

@@ -111,6 +111,13 @@ def _plan(args) -> int:
     return estimate.main(args.grids, args.scale, args.runs_dir, mfu=args.mfu, peak_tflops=args.peak_tflops)
 
 
+def _recipes(args) -> int:
+    from xstilts import recipe_sweep
+
+    print(recipe_sweep.report(args.scale, args.runs_dir))
+    return 0
+
+
 def _smoke_model(args) -> int:
     from xstilts import models
 
@@ -189,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="with --scale: which runs are drawn")
     p.add_argument("--runs-dir", default=None, help="default: $XSTILTS_RUNS or ./runs")
     p.set_defaults(func=_verify)
+    p = sub.add_parser("recipes", help="the recipe each task's sweep cells choose (English dev only), and whether tasks.yaml holds it")
+    p.add_argument("--scale", default="offline", choices=["smoke", "offline", "full"])
+    p.add_argument("--runs-dir", default=None, help="default: $XSTILTS_RUNS or ./runs")
+    p.set_defaults(func=_recipes)
     p = sub.add_parser("smoke-model", help="build the smoke-scale model (cached)")
     p.set_defaults(func=_smoke_model)
     p = sub.add_parser("data", help="data utilities")

@@ -176,3 +176,27 @@ def macros(table: pd.DataFrame) -> dict:
                 for task, rows in table.groupby(level=0, sort=True)}
     return {"sweep runs finished": finished, "sweep runs planned": planned,
             "sweep sentence": results.tex(sweep_text(table)), **per_task}
+
+
+def report(scale: str = "offline", runs_dir: str | None = None) -> str:
+    """`xstilts recipes`: per swept task, the recipe the rule chooses from the finished sweep runs
+    and whether tasks.yaml holds it; for one it does not, the entry to add (a person writes it, so
+    that a recipe change, which moves the study's runs, is a reviewed commit)."""
+    import yaml
+
+    swept = sweep_runs(scale, runs_dir)
+    finished = [(cfg, result) for cfg, result in swept if result is not None]
+    lines = [f"{len(finished)} of the recipe sweep's {len(swept)} cells have finished at {scale} scale."]
+    for task, entry in choose(finished).items():
+        done = f"{entry['runs']} cell(s), {entry['failed']} failed their dev check"
+        if entry["recipe"] is None:
+            lines.append(f"{task}: no recipe ({done}); the scale's defaults stay.")
+            continue
+        chosen = yaml.safe_dump(entry["recipe"], default_flow_style=True, width=200).strip()
+        if applied(task, entry["recipe"], scale):
+            lines.append(f"{task}: {chosen}, English dev {entry['dev']:.1f} ({done}); tasks.yaml holds it.")
+        else:
+            lines.append(f"{task}: {chosen}, English dev {entry['dev']:.1f} ({done}); not in tasks.yaml yet: "
+                         f"add `{scale}: {chosen}` to the `recipe:` of its entry in lib/xstilts/tasks.yaml "
+                         f"(it moves every {scale} run that trains {task} in that phase).")
+    return "\n".join(lines)
