@@ -256,14 +256,15 @@ def test_xstilts_recipes_prints_each_choice_and_the_entry_tasks_yaml_lacks(monke
              ({"intermediate_tasks": ["siqa"], "learning_rate": 3e-5, "head_learning_rate": 0.0},
               {"dev_check": {"siqa": {"score": 34.0, "failed": True}}})]
     monkeypatch.setattr(recipe_sweep, "sweep_runs", lambda scale, runs_dir=None: swept)
+    registry = dict(tasks.all_tasks())
+    monkeypatch.setattr(tasks, "all_tasks", lambda: registry)
+    registry["pawsx"] = dict(registry["pawsx"], recipe={"full": registry["pawsx"]["recipe"]["full"]})
     assert cli.main(["recipes"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "3 of the recipe sweep's 4 cells have finished at offline scale."
     assert out[1].startswith("pawsx: {target_epochs: 4.0, target_learning_rate: 3.0e-05}, English dev 71.0 "
                              "(2 cell(s), 1 failed their dev check); not in tasks.yaml yet: add `offline: {target_epochs")
     assert out[2] == "siqa: no recipe (1 cell(s), 1 failed their dev check); the scale's defaults stay."
-    registry = dict(tasks.all_tasks())
-    monkeypatch.setattr(tasks, "all_tasks", lambda: registry)
     registry["pawsx"] = dict(registry["pawsx"], recipe={"offline": {"target_learning_rate": 3e-5, "target_epochs": 4.0}})
     cli.main(["recipes"])
     assert "; tasks.yaml holds it." in capsys.readouterr().out.splitlines()[1]

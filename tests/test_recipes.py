@@ -198,11 +198,6 @@ def test_jobs_are_offline_by_default_at_smoke_and_offline_scale_never_at_full():
     assert "\nexport HF_HUB_OFFLINE" not in makefile and "\nexport HF_DATASETS_OFFLINE" not in makefile
 
 
-if __name__ == "__main__":  # rewrite the fixture (see the test's docstring)
-    FIXTURE.write_text(json.dumps(_current(), sort_keys=True, separators=(",", ":")))
-    print(f"wrote {FIXTURE}")
-
-
 def test_the_setup_table_says_which_phase_trained_with_which_learning_rate():
     from xstilts import paper
 
@@ -235,3 +230,8 @@ def test_every_committed_run_is_named_by_its_own_params_json():
     target = next(archived.glob("udpos-after-mnli-s0-*"))
     upstream = [p.parent.name + "/" + p.name.split("-s0-")[0] for p in ledger.with_upstream([target])]
     assert upstream == ["target/udpos-after-mnli", "intermediate/mnli"]
+
+
+if __name__ == "__main__":  # rewrite the fixture (see the test's docstring)
+    FIXTURE.write_text(json.dumps(_current(), sort_keys=True, separators=(",", ":")))
+    print(f"wrote {FIXTURE}")
