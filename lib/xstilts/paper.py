@@ -248,9 +248,8 @@ def _phase_rates(cfg: dict, key: str):
     from xstilts import phases
 
     trained = (["intermediate"] if cfg["intermediate_tasks"] else []) + ["target"]
-    full = {"learning_rate": 0.0, "head_learning_rate": 0.0, "intermediate_learning_rate": 0.0,
-            "intermediate_head_learning_rate": 0.0, "target_learning_rate": 0.0, "target_head_learning_rate": 0.0}
-    full.update(cfg)
+    # a params.json from before the per-phase keys: they take the values that reproduce those runs
+    full = {**{k: v for k, v in phases.HASHED_UNLESS.items() if k.endswith("learning_rate")}, **cfg}
     rates = {ph: phases.learning_rates(full, ph)[key] or 0.0 for ph in trained}
     if len(set(rates.values())) == 1:
         return next(iter(rates.values()))
