@@ -140,6 +140,38 @@ def test_every_recipe_sweep_cell_trains_with_its_swept_rates_whatever_the_recipe
             assert rates == {"learning_rate": cfg["learning_rate"], "head_learning_rate": cfg["head_learning_rate"] or None}
 
 
+def test_an_archived_designs_runs_keep_their_names_whatever_recipe_is_written_later(monkeypatch):
+    """The archived offline design (params/experiments/offline-v1/) was run before the offline scale
+    had recipes: its grids say `without_recipes: [offline]`, so a recipe written into tasks.yaml
+    later renames the current design's runs and never the archived ones the analyses read."""
+    archived = [workflow.load_grid(p) for p in sorted((P.PARAMS_DIR / "experiments" / "offline-v1").glob("a[0-5]*.yaml"))]
+    current = workflow.load_grid(P.PARAMS_DIR / "experiments" / "a1_task_scaling_pos.yaml")
+
+    def names(grid):
+        return [runs.run_name(cfg, phase) for cfg in workflow.grid_runs(grid, "offline", check_inputs=False)
+                for phase in phases.chain(cfg)]
+    before = [names(g) for g in archived], names(current)
+    registry = dict(tasks.all_tasks())
+    monkeypatch.setattr(tasks, "all_tasks", lambda: registry)
+    for name in tasks.task_names():
+        role = tasks.get_task(name)["role"]
+        if role in ("intermediate", "target"):
+            registry[name] = dict(registry[name], recipe={"offline": {f"{role}_epochs": 7.0}})
+    assert [names(g) for g in archived] == before[0]
+    assert names(current) != before[1]  # the current design's grids do take the recipes
+    assert all(g.get("without_recipes") == ["offline"] for g in archived)
+
+
+def test_a_grids_without_recipes_must_name_scales(tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text("without_recipes: offline\ngrid: {target_task: [udpos]}\n")
+    with pytest.raises(P.ParamsError, match="without_recipes.*must be a list of scales"):
+        workflow.load_grid(path)
+    path.write_text("without_recipes: [offlne]\ngrid: {target_task: [udpos]}\n")
+    with pytest.raises(P.ParamsError, match="without_recipes"):
+        workflow.load_grid(path)
+
+
 def test_every_recipe_sets_only_known_keys_of_its_role():
     for name in tasks.task_names():
         for scale in (tasks.get_task(name).get("recipe") or {}):
@@ -166,7 +198,8 @@ def test_smoke_and_offline_runs_keep_their_hashes_and_parameters():
     fixture was first computed before recipes, precision and windowing existed (main 117657e) and
     rewritten on purpose when the offline study was redesigned and the MLM hash came to hold the
     optimiser settings MLM uses, and when every smoke intermediate run got the fixed 152-step budget
-    (params/scales/smoke.yaml; offline runs unchanged). `python tests/test_recipes.py` rewrites it:
+    (params/scales/smoke.yaml; offline runs unchanged), and when PAWS-X got its offline recipe (a0's
+    30 PAWS-X runs, none of them run yet). `python tests/test_recipes.py` rewrites it:
     only for a change that is meant to move run folders."""
     before = json.loads(FIXTURE.read_text())
     now = _current()

@@ -123,8 +123,10 @@ def _check_tasks_and_languages(cfg: dict) -> None:
                 raise ParamsError(f"{key}: {', '.join(bad)} are not smoke languages ({', '.join(known)}).")
 
 
-def resolve(values: dict | None = None, *, scale: str | None = None, where: str = "the given values") -> dict:
-    """Merge base < scale < task recipes < values, validate everything, and derive `source`."""
+def resolve(values: dict | None = None, *, scale: str | None = None, where: str = "the given values",
+            use_recipes: bool = True) -> dict:
+    """Merge base < scale < task recipes < values, validate everything, and derive `source`.
+    `use_recipes=False`: without the task recipes (an archived grid's `without_recipes:` scales)."""
     values = {k: v for k, v in (values or {}).items() if v is not None}
     _check_keys(values, where)
     scale = values.get("scale") or scale or "smoke"
@@ -132,7 +134,8 @@ def resolve(values: dict | None = None, *, scale: str | None = None, where: str 
     _check_keys(cfg, f"the {scale} defaults")
     target = values.get("target_task", cfg["target_task"])
     intermediate = values.get("intermediate_tasks", cfg["intermediate_tasks"])
-    if isinstance(target, str) and isinstance(intermediate, list):  # else _check_types says what is wrong
+    # a target that is not a string, or intermediate tasks not a list: _check_types says what is wrong
+    if use_recipes and isinstance(target, str) and isinstance(intermediate, list):
         try:
             cfg.update(recipes.run_recipe(target, intermediate, scale, overridden=set(values)))
         except recipes.RecipeError as err:

@@ -26,7 +26,7 @@ from xstilts import params as P
 from xstilts import audit, config, data, determinism, phases, preflight, progress, runs, warm
 
 NOTEBOOKS = P.REPO_ROOT / "notebooks"
-GRID_KEYS = {"description", "analysis", "seeds", "grid", "params", "scales", "runs"}
+GRID_KEYS = {"description", "analysis", "seeds", "grid", "params", "scales", "runs", "without_recipes"}
 SCALE_GRID_KEYS = {"grid", "params", "runs"}  # what `scales: {<scale>: ...}` may override
 LOCK = ".xstilts-run.lock"
 
@@ -64,6 +64,10 @@ def _check_grid_shape(grid: dict, path: Path) -> None:
         if unknown:
             raise P.ParamsError(f"Unknown scale(s) {', '.join(map(repr, unknown))} under `{key}:` in grid {path}; "
                                 f"scales are {', '.join(scales)}.")
+    frozen = grid.get("without_recipes")
+    if frozen is not None and not (isinstance(frozen, list) and set(frozen) <= set(scales)):
+        raise P.ParamsError(f"`without_recipes:` in grid {path} must be a list of scales ({', '.join(scales)}), "
+                            f"got {frozen!r}.")
     for scale, seeds in (grid.get("seeds") or {}).items():
         # [] is allowed: a grid that does not run at that scale (an offline-only sweep)
         if not (isinstance(seeds, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)):
@@ -95,6 +99,9 @@ def grid_runs(grid: dict, scale: str, *, check_inputs: bool = True) -> list[dict
     axes = dict(grid.get("grid") or {}, **(at_scale.get("grid") or {}))
     fixed = dict(grid.get("params") or {}, **(at_scale.get("params") or {}))
     seeds = (grid.get("seeds") or {}).get(scale, [0])
+    # an archived design's grid lists the scales whose runs were made before that scale had task
+    # recipes: resolved without them, its runs keep the names (and parameters) they were made with
+    with_recipes = scale not in (grid.get("without_recipes") or [])
     combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())] if axes else [{}]
     # a scale's own `runs` list replaces the grid-wide one (some variants need data a scale lacks)
     combos += list((at_scale["runs"] if "runs" in at_scale else grid.get("runs")) or [])
@@ -102,7 +109,7 @@ def grid_runs(grid: dict, scale: str, *, check_inputs: bool = True) -> list[dict
     for combo in combos:
         for seed in seeds:
             values = dict(fixed, **combo, seed=seed, scale=scale)
-            cfg = P.resolve(values, where=f"grid {grid['name']} ({scale})")
+            cfg = P.resolve(values, where=f"grid {grid['name']} ({scale})", use_recipes=with_recipes)
             if check_inputs:
                 data.check_run_inputs(cfg)  # a missing data file fails the whole grid before any compute
             preflight.check_lengths(cfg)  # the machine-specific checks wait for `run` (SLURM plans elsewhere)
