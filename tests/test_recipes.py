@@ -235,14 +235,20 @@ def test_the_setup_table_says_which_phase_trained_with_which_learning_rate():
     from xstilts import paper
 
     shared = P.resolve({"scale": "offline", "target_task": "xnli", "intermediate_tasks": ["mnli"]})
-    assert paper._phase_rates(shared, "learning_rate") == 5e-5
-    assert paper._phase_rates(shared, "head_learning_rate") == 0.0
+    assert paper._phase_rate(shared, "intermediate", "learning_rate") == 5e-5
+    assert paper._phase_rate(shared, "target", "head_learning_rate") == 0.0
     own = dict(shared, intermediate_learning_rate=1e-4, target_head_learning_rate=1e-3)
-    assert paper._phase_rates(own, "learning_rate") == "intermediate 0.0001; target 5e-05"
-    assert paper._phase_rates(own, "head_learning_rate") == "intermediate 0; target 0.001"
-    # a run without an intermediate phase has one rate; params.json from before the keys existed too
+    assert paper._phase_rate(own, "intermediate", "learning_rate") == 1e-4
+    assert paper._phase_rate(own, "target", "learning_rate") == 5e-5
+    assert paper._phase_rate(own, "target", "head_learning_rate") == 1e-3
+    # a params.json from before the per-phase keys existed: the shared rate
     old = {k: v for k, v in shared.items() if "learning_rate" not in k or k == "learning_rate"}
-    assert paper._phase_rates(dict(old, intermediate_tasks=[]), "learning_rate") == 5e-5
+    assert paper._phase_rate(old, "target", "learning_rate") == 5e-5
+    # one cell per phase: the value most runs used, the tasks whose recipe chose another in brackets
+    assert paper._by_task([("xnli", 5e-5), ("udpos", 5e-5), ("pawsx", 3e-5), ("xnli", 5e-5)]) == "5e-05 (pawsx: 3e-05)"
+    assert paper._by_task([("xnli", 2.0), ("pawsx", 4.0), ("pawsx", 2.0), ("udpos", 2.0)]) == "2 (pawsx: 2, 4)"
+    assert paper._by_task([("xnli", 2.0), ("udpos", 2.0)]) == "2"
+    assert paper._by_task([(None, 16), (None, 32), (None, 16)]) == "16, 32"
 
 
 def test_every_committed_run_is_named_by_its_own_params_json():

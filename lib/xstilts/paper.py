@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -190,8 +191,12 @@ def write_text(path: Path, text: str) -> Path:
 
 
 # ------------------------------------------------------------------ Setup, from the runs' parameters
-SETUP_KEYS = {"model": "encoder", "learning_rate": "learning rate (AdamW)",
-              "head_learning_rate": "task-head learning rate (0 = the encoder's)", "warmup_ratio": "linear warm-up (share of steps)",
+SETUP_KEYS = {"model": "encoder",
+              "intermediate_learning_rate": "learning rate (AdamW), intermediate phase",
+              "target_learning_rate": "learning rate (AdamW), target phase",
+              "intermediate_head_learning_rate": "task-head learning rate, intermediate (0 = the encoder's)",
+              "target_head_learning_rate": "task-head learning rate, target (0 = the encoder's)",
+              "warmup_ratio": "linear warm-up (share of steps)",
               "weight_decay": "weight decay", "intermediate_epochs": "intermediate epochs",
               "intermediate_batch_size": "intermediate batch", "target_epochs": "target epochs",
               "target_batch": "target batch (x grad. accumulation)", "freeze_embeddings": "word embeddings frozen",
@@ -204,56 +209,74 @@ SETUP_KEYS = {"model": "encoder", "learning_rate": "learning rate (AdamW)",
               "threads": "CPU threads per run", "cpu_kernels": "CPU kernels (determinism.py)"}
 
 
+def _one(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, int) and v < 0:
+        return "all"
+    return str(v)
+
+
 def _values(values) -> str:
-    def one(v):
-        if isinstance(v, bool):
-            return "yes" if v else "no"
-        if isinstance(v, float):
-            return f"{v:g}"
-        if isinstance(v, int) and v < 0:
-            return "all"
-        return str(v)
-    return ", ".join(one(v) for v in sorted(set(values), key=str))
+    return ", ".join(sorted({_one(v) for v in values}))
+
+
+def _by_task(pairs: list[tuple[str | None, object]]) -> str:
+    """One Setup cell from (task, value) of every run: the value most runs used, and the tasks that
+    used another in brackets ("5e-05 (pawsx: 3e-05)"), so a recipe of one task reads as that task's."""
+    shown = [(task, _one(v)) for task, v in pairs]
+    counts = Counter(v for _, v in shown)
+    if len(counts) <= 1 or any(task is None for task, _ in shown):
+        return _values(v for _, v in pairs)
+    common = sorted(counts, key=lambda v: (-counts[v], v))[0]
+    others = {task for task, v in shown if v != common}
+    exceptions = [f"{task}: " + ", ".join(sorted({v for t, v in shown if t == task})) for task in sorted(others)]
+    return f"{common} ({'; '.join(exceptions)})"
+
+
+def _phase_rate(cfg: dict, phase: str, kind: str) -> float:
+    """The rate (`kind`: learning_rate or head_learning_rate) a run's phase trained with
+    (phases.learning_rates); 0 for a head trained at the encoder's rate."""
+    from xstilts import phases
+
+    # a params.json from before the per-phase keys: they take the values that reproduce those runs
+    full = {**{k: v for k, v in phases.HASHED_UNLESS.items() if k.endswith("learning_rate")}, **cfg}
+    return phases.learning_rates(full, phase)[kind] or 0.0
 
 
 def _setup_column(root: Path, scale: str, only: set[str] | None = None) -> tuple[dict, int]:
-    rows = {k: [] for k in SETUP_KEYS}
+    rows: dict[str, list] = {k: [] for k in SETUP_KEYS}
     n = 0
     for result in runs.collect(root, scale, "target"):
         if only is not None and f"target/{result['run_dir']}" not in only:
             continue
         cfg = runs.read_json(root / scale / "target" / result["run_dir"] / "params.json")["all"]
         n += 1
+        # the task a phase's own settings belong to (a recipe is a task's): target-phase keys by
+        # target task, intermediate-phase keys by the run's intermediate tasks
+        task = {"target": cfg["target_task"], "intermediate": "+".join(cfg["intermediate_tasks"]) or None}
         for key in SETUP_KEYS:
-            if key == "target_batch":
-                rows[key].append(f"{cfg['target_batch_size']} x {cfg['target_grad_accum']}")
-            elif key in ("learning_rate", "head_learning_rate"):
-                rows[key].append(_phase_rates(cfg, key))
+            phase = key.split("_")[0] if key.split("_")[0] in task else None
+            if key.endswith("learning_rate"):
+                if phase == "intermediate" and not cfg["intermediate_tasks"]:
+                    continue  # no intermediate phase trained
+                value = _phase_rate(cfg, phase, key.removeprefix(f"{phase}_"))
+            elif key == "target_batch":
+                value = f"{cfg['target_batch_size']} x {cfg['target_grad_accum']}"
             elif key == "device":
-                rows[key].append(result["provenance"]["device"])
+                value = result["provenance"]["device"]
             elif key == "cpu_kernels" and key not in cfg:  # runs from before the key: MKL as recorded
                 kernels = (result["provenance"].get("kernels") or {})
-                rows[key].append(f"MKL {kernels['mkl_cbwr']}" if kernels.get("mkl_cbwr") else "not pinned")
+                value = f"MKL {kernels['mkl_cbwr']}" if kernels.get("mkl_cbwr") else "not pinned"
             else:
-                rows[key].append(cfg.get(key, "--"))
-    if not any(rows["head_learning_rate"]):  # no run gave its heads a rate of their own: no row
-        del rows["head_learning_rate"]
-    return {SETUP_KEYS[k]: _values(v) for k, v in rows.items()}, n
-
-
-def _phase_rates(cfg: dict, key: str):
-    """A run's learning rate (`key`: learning_rate or head_learning_rate) as its phases trained with
-    it (phases.learning_rates): one number where every phase used the shared value, else per phase.
-    Head rates: 0 where no phase gave its head a rate of its own (the encoder's rate)."""
-    from xstilts import phases
-
-    trained = (["intermediate"] if cfg["intermediate_tasks"] else []) + ["target"]
-    # a params.json from before the per-phase keys: they take the values that reproduce those runs
-    full = {**{k: v for k, v in phases.HASHED_UNLESS.items() if k.endswith("learning_rate")}, **cfg}
-    rates = {ph: phases.learning_rates(full, ph)[key] or 0.0 for ph in trained}
-    if len(set(rates.values())) == 1:
-        return next(iter(rates.values()))
-    return "; ".join(f"{ph} {rate:g}" for ph, rate in rates.items())
+                value = cfg.get(key, "--")
+            rows[key].append((task[phase] if phase else None, value))
+    for key in ("intermediate_head_learning_rate", "target_head_learning_rate"):
+        if not any(v for _, v in rows[key]):  # no run gave these heads a rate of their own: no row
+            del rows[key]
+    return {SETUP_KEYS[k]: _by_task(v) for k, v in rows.items() if v}, n
 
 
 def setup_table(scale: str, runs_dir: str | None = None, only: set[str] | None = None) -> pd.DataFrame:
@@ -276,9 +299,11 @@ def setup_table(scale: str, runs_dir: str | None = None, only: set[str] | None =
     if not columns:
         return pd.DataFrame(columns=["value"])
     table = pd.DataFrame(columns)
-    head = SETUP_KEYS["head_learning_rate"]
-    if head in table.index:  # a column without the row: its runs trained their heads at the encoder's rate
-        table.loc[head] = table.loc[head].fillna("0")
+    for key in ("intermediate_head_learning_rate", "target_head_learning_rate"):
+        head = SETUP_KEYS[key]
+        if head in table.index:  # a column without the row: its runs trained those heads at the encoder's rate
+            table.loc[head] = table.loc[head].fillna("0")
+    table = table.reindex([k for k in [*SETUP_KEYS.values(), "target runs"] if k in table.index])
     if "value" not in table:
         table.insert(0, "value", "--")
     table.index.name = "parameter"
