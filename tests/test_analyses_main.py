@@ -99,7 +99,7 @@ def test_a_target_with_fewer_seeds_is_shown_alone_and_left_out_of_averages_and_c
     assert "(1 seed: no interval over seeds, no test)" in a0.intervals_text(a0.change_intervals(frame))
     units = a0.paired_units(a0.scores(frame), "a", "none")
     assert set(units["target"]) == {"udpos"} and units.attrs["left out"] == {"xnli": 1}
-    assert a0.left_out_text(units) == "; xnli (1 seed) left out until its seeds are done"
+    assert a0.left_out_text(units) == "; xnli (1 seed) left out (seeds still to run or runs that failed their dev check)"
     assert set(a0.paired_units(a0.scores(frame), "a", "none", targets={"xnli"})["seed"]) == {0}
     # the claims read udpos's three seeds, not one seed of both targets, and say what they left out
     by = a6.claims_table({"a0_main_table": frame}).set_index("claim")
@@ -241,14 +241,26 @@ def test_the_average_is_over_the_targets_with_every_seed_and_names_the_one_left_
     table, before = a0.main_table(full), a0.main_table(frame)
     assert table.loc["a", "average"] == pytest.approx(before.loc["a", "average"])
     assert table.loc["a", "mlqa"] == pytest.approx(21.0) and table.attrs["left out"] == {"mlqa": 1}
-    assert "average (mlqa, 1 seed, left out until its seeds are done) is" in a0.none_average_text(table)
-    assert a0.average_note(table) == (" The average is over the targets with every seed (mlqa, 1 seed, left out "
-                                      "until its seeds are done).") and a0.average_note(before) == ""
+    assert "average (mlqa, 1 seed, left out: seeds still to run or runs that failed their dev check) is" in a0.none_average_text(table)
+    assert a0.average_note(table) == (" The average is over the targets with every seed (mlqa, 1 seed, left out: "
+                                      "seeds still to run or runs that failed their dev check).") and a0.average_note(before) == ""
     iv = a0.change_intervals(full)
     avg = iv.set_index(["config", "baseline", "target"]).loc[("a", "none", "average")]
     old = a0.change_intervals(frame).set_index(["config", "baseline", "target"]).loc[("a", "none", "average")]
     assert avg["estimate"] == pytest.approx(old["estimate"]) and avg["seeds"] == 3
-    assert "averaged over targets (mlqa, 1 seed, left out until its seeds are done)" in a0.intervals_text(iv)
+    assert "averaged over targets (mlqa, 1 seed, left out: seeds still to run or runs that failed their dev check)" in a0.intervals_text(iv)
+    # a run left out (it failed its dev check) leaves a hole in one row's seeds of a target: that
+    # target leaves every row's average, and the paired average stays, over the other targets
+    holed = pd.concat([frame, pd.DataFrame([r for seed in (0, 1, 2) for config, d in (("none", 20), ("a", 23))
+                                            if (config, seed) != ("none", 2) for r in
+                                            rows("mlqa", config, {"en": 100, "de": d, "ja": d - 4}, seed=seed)])],
+                      ignore_index=True)
+    table = a0.main_table(holed)
+    assert table.attrs["left out"] == {"mlqa": 2}
+    assert table.loc["none", "average"] == pytest.approx(before.loc["none", "average"])
+    assert table.loc["a", "average"] == pytest.approx(before.loc["a", "average"])
+    avg = a0.change_intervals(holed).set_index(["config", "baseline", "target"]).loc[("a", "none", "average")]
+    assert avg["estimate"] == pytest.approx(old["estimate"]) and avg["seeds"] == 3
     # a configuration run on some of the complete targets only (MLM on udpos) has no average
     mlm = pd.DataFrame([r for seed in (0, 1, 2) for r in
                         rows("udpos", "m", {"en": 100, "de": 62, "ja": 22}, seed=seed, dev=70)])

@@ -36,6 +36,15 @@ def main_table(frame: pd.DataFrame) -> pd.DataFrame:
     seeds = seeds.sort_index().droplevel("kind")[table.columns]
     # a target still missing seeds is left out of the average (and named), as in complete_targets
     short = short_targets(per_run)
+    # a row that has every other target but lacks one of a target's seeds (a run that failed its dev
+    # check and was left out) would average over other seeds than its neighbours: that target is left
+    # out of every row's average, as it is of the paired comparisons (paired_units)
+    full_rows = table[[t for t in table.columns if t not in short]].notna().all(axis=1)
+    for target in [t for t in table.columns if t not in short]:
+        have = seeds.loc[full_rows[full_rows].index, target]
+        union = frozenset().union(*have)
+        if any(s != union for s in have):
+            short[target] = min(len(s) for s in have)
     complete = [t for t in table.columns if t not in short]
     same = seeds[complete].apply(lambda row: row.notna().all() and len(set(row)) == 1, axis=1)
     table["average"] = (table[complete].mean(axis=1, skipna=False).where(same) if len(complete) > 1
@@ -111,7 +120,7 @@ def _left_out_listing(frame: pd.DataFrame, item: str) -> str:
 def left_out_text(units: pd.DataFrame) -> str:
     """'; xnli (1 seed) left out until its seeds are done' or ''."""
     listed = _left_out_listing(units, "{t} ({n} seed{s})")
-    return f"; {listed} left out until its seeds are done" if listed else ""
+    return f"; {listed} left out (seeds still to run or runs that failed their dev check)" if listed else ""
 
 
 def runs_behind(zs: pd.DataFrame, configs, units: pd.DataFrame) -> list[str]:
@@ -136,7 +145,9 @@ def change_intervals(frame: pd.DataFrame) -> pd.DataFrame:
             parts = [(t, g) for t, g in per_target if len(g)]  # each target on its own seeds
             # the average: over every target that has all its seeds (a configuration run on fewer
             # targets, e.g. MLM on two of four, has none), the others named and left out
-            if len(complete) > 1 and set(units["target"]) == complete:
+            # (a target this pair lacks seeds of, by a failed run, is left out of it and named)
+            if len(complete) > 1 and set(units["target"]) | set(units.attrs.get("left out") or {}) >= complete \
+                    and len(set(units["target"])) > 1:
                 parts.append(("average", units))
                 left_out.update(units.attrs.get("left out") or {})
             for target, g in parts:
@@ -256,7 +267,7 @@ def intervals_text(intervals: pd.DataFrame) -> str:
 def _left_out_clause(frame: pd.DataFrame) -> str:
     """' (mlqa, 1 seed, left out until its seeds are done)' or '', from frame.attrs["left out"]."""
     listed = _left_out_listing(frame, "{t}, {n} seed{s}")
-    return f" ({listed}, left out until its seeds are done)" if listed else ""
+    return f" ({listed}, left out: seeds still to run or runs that failed their dev check)" if listed else ""
 
 
 def average_note(table: pd.DataFrame) -> str:
