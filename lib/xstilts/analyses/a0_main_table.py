@@ -310,11 +310,15 @@ def figure(intervals: pd.DataFrame):
             offset = 0.0 if len(baselines) == 1 else (k - (len(baselines) - 1) / 2) * 0.3
             paper.dot_plot(ax, sub, label=f"vs {baseline}", color=paper.PALETTE[k * 2], marker=markers[k],
                            offset=offset)
-        seeds = int(intervals.loc[intervals["target"] == target, "seeds"].max())
+        # the paired seeds behind this panel's points: a range where one comparison has fewer (a
+        # baseline run that failed its dev check pairs on the other seeds)
+        counts = intervals.loc[intervals["target"] == target, "seeds"].astype(int)
+        low, high = int(counts.min()), int(counts.max())
+        seeds = f"{low}-{high} paired seeds" if low != high else f"{high} seed{'s' if high != 1 else ''}"
         left_out = intervals.attrs.get("left out") or {}
-        title = f"{target} ({seeds} seed{'s' if seeds != 1 else ''})"
+        title = f"{target} ({seeds})"
         if target == "average" and left_out:
-            title = f"average without {', '.join(sorted(left_out))}\n({seeds} seed{'s' if seeds != 1 else ''})"
+            title = f"average without {', '.join(sorted(left_out))}\n({seeds})"
         ax.set_title(title)
         ax.margins(x=0.08)  # a lone point (one seed, no interval) is not cut at the frame
         ax.set_xlabel("change vs none" if len(baselines) == 1 else "change vs baseline")
