@@ -64,6 +64,30 @@ def test_a3_gains_groups_tasks_and_adds_the_smoke_distance():
     assert all(k.startswith("a3 ") for k in a3.a3_macros(trends))
 
 
+def test_a3_slopes_are_fitted_per_seed_and_inferred_over_seeds():
+    """Hand-worked: the gain of ud_parse is slope_s * distance in seed s (stsb gains 0), so the
+    syntactic slope is slope_s in seed s; the table's slope is their mean, its interval a t interval
+    over the two seeds (df = 1), and one seed gives the slope with no interval and no test."""
+    from scipy import stats as sps
+    langs = ["es", "de", "ja"]
+    dist = {l: typology.syntactic_distance(l, "smoke") for l in langs}
+    slopes = {0: 10.0, 1: 20.0}
+    rows = [row(target="udpos", intermediate=i, language=l, seed=s,
+                score=50.0 + (slopes[s] * dist.get(l, 0.0) if i == "ud_parse" else 0.0))
+            for s in slopes for i in ("none", "ud_parse", "stsb") for l in ["en", *langs]]
+    trends = a3.a3_trends(a3.a3_gains(pd.DataFrame(rows), "smoke"))
+    syn = trends.loc[("udpos", "syntactic")]
+    half = sps.t.ppf(0.975, 1) * np.std([10.0, 20.0], ddof=1) / np.sqrt(2)
+    assert syn["seeds"] == 2 and syn["slope"] == pytest.approx(15.0)
+    assert (syn["CI low"], syn["CI high"]) == pytest.approx((15.0 - half, 15.0 + half))
+    assert syn["p"] == pytest.approx(sps.ttest_1samp([10.0, 20.0], 0).pvalue)
+    assert trends.loc[("udpos", "syntactic - semantic similarity"), "slope"] == pytest.approx(15.0)
+    one = a3.a3_trends(a3.a3_gains(pd.DataFrame([r for r in rows if r["seed"] == 0]), "smoke"))
+    assert one.loc[("udpos", "syntactic"), "slope"] == pytest.approx(10.0)
+    assert np.isnan(one.loc[("udpos", "syntactic"), "CI low"]) and np.isnan(one.loc[("udpos", "syntactic"), "p"])
+    assert "no interval" in a3.a3_macros(one)["a3 inference"]
+
+
 def test_a3_fails_loudly_without_a_semantic_similarity_task():
     with pytest.raises(results.MissingResults, match="a3_syntax_vs_semantics.yaml"):
         a3.a3_gains(_a3_frame(tasks=("none", "ud_parse")), "smoke")

@@ -146,3 +146,18 @@ def slope_fit(x, y, *, level: float = 0.95) -> dict:
     half = stats.t.ppf(1 - (1 - level) / 2, len(x) - 2) * fit.stderr
     return {"slope": float(fit.slope), "intercept": float(fit.intercept), "ci_low": float(fit.slope - half),
             "ci_high": float(fit.slope + half), "p": float(fit.pvalue), "points": len(x)}
+
+
+def t_over_seeds(values, *, level: float = 0.95) -> dict:
+    """Mean of one number per seed with its t interval (df = seeds - 1) and the two-sided one-sample
+    t-test of "mean = 0" (scipy); no interval and no test below two seeds."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    out = {"mean": float(v.mean()) if len(v) else float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
+           "p": float("nan"), "seeds": len(v)}
+    if len(v) >= 2:
+        sd = float(np.std(v, ddof=1))
+        half = stats.t.ppf(1 - (1 - level) / 2, len(v) - 1) * sd / np.sqrt(len(v))
+        out |= {"ci_low": out["mean"] - half, "ci_high": out["mean"] + half,
+                "p": float(stats.ttest_1samp(v, 0).pvalue) if sd > 0 else (1.0 if out["mean"] == 0 else 0.0)}
+    return out

@@ -1,9 +1,11 @@
 """Question C: syntactic vs semantic-similarity intermediate tasks, by typological distance.
 
-The slope of the gain (over no intermediate task) on syntactic distance from English is fitted with
-scipy's linregress over languages (the gain averaged over the group's tasks and the seeds), with a t
-interval (df = languages - 2); the difference of the two groups' slopes is the slope of the
-per-language difference, paired by language.
+The seed is the unit of inference (every language of one seed shares that seed's models). Within each
+seed, the slope of the gain (over no intermediate task, averaged over the group's tasks) on syntactic
+distance from English is fitted over languages with scipy's linregress; the difference of the two
+groups' slopes is the slope of the per-language difference, paired by language. The table gives the
+mean of the per-seed slopes with a t interval over seeds (df = seeds - 1) and a one-sample t-test of
+"slope = 0" over seeds; with one seed there is no interval and no test, only the slope.
 """
 from __future__ import annotations
 
@@ -43,37 +45,59 @@ def a3_languages(gains: pd.DataFrame, scale: str) -> pd.DataFrame:
     return table.sort_values("distance").round(3)
 
 
-def per_language(gains: pd.DataFrame) -> pd.DataFrame:
-    """target x language x group: mean gain (over the group's tasks and seeds) and the distance."""
-    return gains.groupby(["target", "language", "group"], as_index=False).agg(gain=("gain", "mean"),
-                                                                          distance=("distance", "first"))
+def per_language(gains: pd.DataFrame, by_seed: bool = False) -> pd.DataFrame:
+    """target x language x group (x seed): mean gain over the group's tasks (and the seeds, unless
+    `by_seed`), with the language's distance."""
+    keys = ["target", "language", "group"] + (["seed"] if by_seed else [])
+    return gains.groupby(keys, as_index=False).agg(gain=("gain", "mean"), distance=("distance", "first"))
+
+
+def per_seed_slopes(gains: pd.DataFrame) -> pd.DataFrame:
+    """One row per target, group and seed: the slope of the gain on distance over that seed's
+    languages, and the slope of (syntactic - semantic similarity) paired by language."""
+    rows = []
+    for (target, seed), g in per_language(gains, by_seed=True).groupby(["target", "seed"], sort=True):
+        wide = g.pivot_table(index="language", columns="group", values="gain")
+        dist = g.groupby("language")["distance"].first().reindex(wide.index)
+        columns = {group: wide[group] for group in ORDER if group in wide}
+        if len(columns) == len(ORDER):
+            both = wide[ORDER].dropna()
+            columns[DIFFERENCE] = both[ORDER[0]] - both[ORDER[1]]
+        for group, values in columns.items():
+            values = values.dropna()
+            fit = stats.slope_fit(dist.reindex(values.index), values)
+            rows.append({"target": target, "group": group, "seed": seed, "languages": fit["points"],
+                         "mean gain": float(values.mean()), "slope": fit["slope"]})
+    return pd.DataFrame(rows)
+
+
+DIFFERENCE = "syntactic - semantic similarity"
 
 
 def a3_trends(gains: pd.DataFrame) -> pd.DataFrame:
-    """Per target: each group's slope of gain on distance (points per unit of distance) with its 95% t
-    interval, and the slope of (syntactic - semantic similarity), paired by language."""
+    """Per target: each group's slope of gain on distance (points per unit of distance) and the slope
+    of (syntactic - semantic similarity), as the mean over seeds of the per-seed slopes, with a 95% t
+    interval and a t-test over seeds (none below two seeds)."""
     rows = []
-    for target, g in per_language(gains).groupby("target", sort=True):
-        wide = g.pivot_table(index="language", columns="group", values="gain")
-        dist = g.groupby("language")["distance"].first().reindex(wide.index)
-        for group in ORDER:
-            fit = stats.slope_fit(dist, wide[group])
-            rows.append({"target": target, "group": group, "languages": fit["points"],
-                         "mean gain": float(wide[group].mean()), **{k: fit[k] for k in ("slope", "ci_low", "ci_high", "p")}})
-        both = wide[ORDER].dropna()
-        fit = stats.slope_fit(dist.reindex(both.index), both[ORDER[0]] - both[ORDER[1]])
-        rows.append({"target": target, "group": "syntactic - semantic similarity", "languages": fit["points"],
-                     "mean gain": float((both[ORDER[0]] - both[ORDER[1]]).mean()),
-                     **{k: fit[k] for k in ("slope", "ci_low", "ci_high", "p")}})
-    table = pd.DataFrame(rows).rename(columns={"ci_low": "CI low", "ci_high": "CI high"})
+    for (target, group), g in per_seed_slopes(gains).groupby(["target", "group"], sort=False):
+        over = stats.t_over_seeds(g["slope"])
+        rows.append({"target": target, "group": group, "seeds": len(g), "languages": int(g["languages"].max()),
+                     "mean gain": float(g["mean gain"].mean()), "slope": over["mean"],
+                     "CI low": over["ci_low"], "CI high": over["ci_high"], "p": over["p"]})
+    order = {g: k for k, g in enumerate([*ORDER, DIFFERENCE])}
+    table = pd.DataFrame(rows).sort_values(["target", "group"], key=lambda c: c.map(order) if c.name == "group" else c)
     return table.set_index(["target", "group"])
 
 
 def a3_macros(trends: pd.DataFrame) -> dict:
-    out = {}
+    seeds = int(trends["seeds"].min())
+    out = {"a3 seeds": seeds,
+           "a3 inference": (f"means of the per-seed slopes with 95\\% $t$ intervals over {seeds} seeds" if seeds >= 2 else
+                            "one seed, so no interval over seeds and no test: slopes only, a description")}
     for (t, g), r in trends.iterrows():
         key = f"a3 {t} {g.replace('-', 'minus')}"
-        out |= {f"{key} slope": float(r["slope"]), f"{key} low": float(r["CI low"]), f"{key} high": float(r["CI high"])}
+        out |= {f"{key} slope": float(r["slope"]), f"{key} low": float(r["CI low"]), f"{key} high": float(r["CI high"]),
+                f"{key} interval": paper.fmt_interval(r["slope"], r["CI low"], r["CI high"])}
     return out
 
 
