@@ -144,3 +144,43 @@ def test_smoke_grid_submission_is_read_by_xtreme_evaluate(tmp_path):
     scores = official.evaluate_task_folder(run_predictions, labels / "own", "xcopa", langs, "xtreme-r")
     for lang in langs:
         assert scores[lang]["accuracy"] == pytest.approx(results["xcopa"]["per_language"][lang]["accuracy"])
+
+
+# ----------------------------------------------------------------- the committed offline runs
+REPO_RUNS = Path(__file__).resolve().parents[1] / "runs"
+try:
+    HAVE_MIRROR = (data.mirror_dir() / "xnli").is_dir()
+except Exception:  # noqa: BLE001 - no mirror configured at all
+    HAVE_MIRROR = False
+
+
+@pytest.mark.mirror
+@pytest.mark.skipif(not HAVE_MIRROR, reason="local data mirror not found: set XSTILTS_DATA")
+def test_offline_submission_is_read_by_xtreme_evaluate(tmp_path):
+    """`xstilts submission --scale offline` on the committed offline runs: XTREME's evaluator logic
+    reads every task folder it writes, in both versions, against gold labels built from the mirror
+    rows each run scored, and gives back the scores the run reported, language by language."""
+    out = tmp_path / "submission"
+    assert cli.main(["submission", "--scale", "offline", "--runs-dir", str(REPO_RUNS), "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    checked = []
+    for version in ("xtreme", "xtreme-r"):
+        for folder, info in manifest[version]["tasks"].items():
+            run = REPO_RUNS / "offline" / "target" / info["run_dir"]
+            result = json.loads((run / "result.json").read_text())
+            limit = json.loads((run / "params.json").read_text())["all"]["max_eval_examples"]
+            labels = tmp_path / "labels" / version
+            for lang in info["languages"]:
+                rows = data.load_examples(info["target_task"], "test", lang, source="mirror",
+                                          limit=None if limit < 0 else limit)
+                _write_labels(info["target_task"], lang, rows, labels)
+            scores = official.evaluate_task_folder(out / version, labels, folder, info["languages"], version)
+            assert set(scores) == set(info["languages"])
+            for lang, score in scores.items():
+                for key in HEADLINE_KEYS[result["metric"]]:
+                    assert score[key] == pytest.approx(result["per_language"][lang][key], abs=0.051), \
+                        (version, folder, lang, key)  # result.json rounds to 0.1
+            checked.append(f"{version}/{folder}")
+    # what the committed study has: POS, XNLI, PAWS-X, Tatoeba and MLQA in both, XCOPA in XTREME-R
+    assert {"xtreme/udpos", "xtreme/xnli", "xtreme/pawsx", "xtreme/tatoeba", "xtreme/mlqa",
+            "xtreme-r/xcopa"} <= set(checked)
