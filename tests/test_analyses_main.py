@@ -175,6 +175,9 @@ def test_claims_ledger_columns_holm_and_verdicts():
     macros = a6.claims_macros(claims)
     assert macros["a6 claims"] == len(a6.CLAIMS)
     assert sum(macros[f"a6 {v.split(' (')[0]}"] for v in a6.VERDICTS) == len(claims)
+    # each research question's row, for its own section: not run here, so not testable, no p-value
+    assert macros["a6 question C verdict"] == by.loc[[c for c in by.index if c.startswith("Question C:")][0], "verdict"]
+    assert macros["a6 question C verdict"] == "not testable at this scale" and macros["a6 question D p Holm"] == "--"
 
 
 def test_verdicts_come_from_tests():
@@ -404,3 +407,10 @@ def test_a_claims_cost_includes_the_upstream_runs_its_target_runs_started_from(t
     assert ledger.with_upstream([target, target]) == [target, upstream[0]]   # each run once
     total = ledger.runs_totals([target])
     assert total["runs"] == 2 and total["device_hours"] == pytest.approx(600 / 3600)
+
+
+def test_question_macros_give_each_questions_verdict_and_p_values_as_text():
+    table = pd.DataFrame([{"claim": "Question C: syntactic ...", "verdict": "inconclusive (underpowered)", "p": 0.05512, "p Holm": 0.4361},
+                          {"claim": "XNLI gains least", "verdict": "supported", "p": 0.001, "p Holm": 0.01}])
+    assert a6.question_macros(table) == {"a6 question C verdict": "inconclusive (underpowered)",
+                                         "a6 question C p": "0.055", "a6 question C p Holm": "0.436"}

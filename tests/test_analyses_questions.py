@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xstilts import results, typology
+from xstilts import results, stats, typology
 from xstilts.analyses import a3_syntax_vs_semantics as a3
 from xstilts.analyses import a4_model_scale_xcopa as a4
 from xstilts.analyses import a5_intermediate_vs_mlm as a5
@@ -64,17 +64,20 @@ def test_a3_gains_groups_tasks_and_adds_the_smoke_distance():
     assert all(k.startswith("a3 ") for k in a3.a3_macros(trends))
 
 
-def test_a3_slopes_are_fitted_per_seed_and_inferred_over_seeds():
-    """Hand-worked: the gain of ud_parse is slope_s * distance in seed s (stsb gains 0), so the
-    syntactic slope is slope_s in seed s; the table's slope is their mean, its interval a t interval
-    over the two seeds (df = 1), and one seed gives the slope with no interval and no test."""
-    from scipy import stats as sps
-    langs = ["es", "de", "ja"]
-    dist = {l: typology.syntactic_distance(l, "smoke") for l in langs}
-    slopes = {0: 10.0, 1: 20.0}
-    rows = [row(target="udpos", intermediate=i, language=l, seed=s,
+def _a3_hand_rows(slopes={0: 10.0, 1: 20.0}):
+    """The gain of ud_parse is slope_s * distance in seed s, stsb gains 0."""
+    dist = {l: typology.syntactic_distance(l, "smoke") for l in ["es", "de", "ja"]}
+    return [row(target="udpos", intermediate=i, language=l, seed=s, run=f"{i}-s{s}", path=f"runs/smoke/target/{i}-s{s}",
                 score=50.0 + (slopes[s] * dist.get(l, 0.0) if i == "ud_parse" else 0.0))
-            for s in slopes for i in ("none", "ud_parse", "stsb") for l in ["en", *langs]]
+            for s in slopes for i in ("none", "ud_parse", "stsb") for l in ["en", *dist]]
+
+
+def test_a3_slopes_are_fitted_per_seed_and_inferred_over_seeds():
+    """Hand-worked: the syntactic slope is slope_s in seed s; the table's slope is their mean, its
+    interval a t interval over the two seeds (df = 1), and one seed gives the slope with no interval
+    and no test."""
+    from scipy import stats as sps
+    rows = _a3_hand_rows()
     trends = a3.a3_trends(a3.a3_gains(pd.DataFrame(rows), "smoke"))
     syn = trends.loc[("udpos", "syntactic")]
     half = sps.t.ppf(0.975, 1) * np.std([10.0, 20.0], ddof=1) / np.sqrt(2)
@@ -86,6 +89,35 @@ def test_a3_slopes_are_fitted_per_seed_and_inferred_over_seeds():
     assert one.loc[("udpos", "syntactic"), "slope"] == pytest.approx(10.0)
     assert np.isnan(one.loc[("udpos", "syntactic"), "CI low"]) and np.isnan(one.loc[("udpos", "syntactic"), "p"])
     assert "no interval" in a3.a3_macros(one)["a3 inference"]
+
+
+def test_a3_reads_the_control_as_a_group_of_its_own_and_not_in_the_difference():
+    """The grid's control (none + extra target steps) is its own group, with its gain over plain none;
+    the syntactic - semantic difference is unchanged by it."""
+    frame = _a3_frame().assign(extra_target_steps=0)
+    control = frame[frame["intermediate"] == "none"].assign(extra_target_steps=250, score=lambda f: f["score"] + 3.0)
+    with_control = a3.a3_trends(a3.a3_gains(pd.concat([frame, control]), "smoke"))
+    without = a3.a3_trends(a3.a3_gains(frame, "smoke"))
+    assert with_control.loc[("xnli", "control"), "mean gain"] == pytest.approx(3.0)
+    assert with_control.loc[("xnli", "control"), "slope"] == pytest.approx(0.0)
+    assert list(with_control.loc["xnli"].index) == ["syntactic", "semantic similarity", "control",
+                                                    "syntactic - semantic similarity"]
+    assert with_control.drop(index="control", level="group").equals(without)
+    assert a3.a3_macros(with_control)["a3 xnli control gain"] == pytest.approx(3.0)
+
+
+def test_a3_difference_slopes_are_question_cs_row_of_the_claims_ledger():
+    """One unit per target and seed (its slope of syntactic - semantic over languages), tested over
+    seeds by the ledger's paired test; the runs behind it are both groups' and none's."""
+    from scipy import stats as sps
+    gains = a3.a3_gains(pd.DataFrame(_a3_hand_rows()), "smoke")
+    units = a3.difference_units(gains)
+    assert units["seed"].tolist() == [0, 1] and units["diff"].tolist() == pytest.approx([10.0, 20.0])
+    got, what = a6._syntax_vs_semantics({a6.A3_GAINS: gains})
+    assert "syntactic - semantic" in what and len(got.attrs["runs"]) == 6
+    test = stats.paired_seed_test(got)
+    assert test["estimate"] == pytest.approx(15.0) and test["p"] == pytest.approx(sps.ttest_1samp([10.0, 20.0], 0).pvalue)
+    assert a6._syntax_vs_semantics({})[0] is None
 
 
 def test_a3_fails_loudly_without_a_semantic_similarity_task():

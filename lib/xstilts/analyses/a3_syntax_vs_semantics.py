@@ -6,6 +6,11 @@ distance from English is fitted over languages with scipy's linregress; the diff
 groups' slopes is the slope of the per-language difference, paired by language. The table gives the
 mean of the per-seed slopes with a t interval over seeds (df = seeds - 1) and a one-sample t-test of
 "slope = 0" over seeds; with one seed there is no interval and no test, only the slope.
+
+Where the grid has the control (no intermediate task, as many extra target steps as the intermediate
+phase's), it is fitted as a third group: a group's gain over none is read against what the same amount
+of extra training on the target alone gives. The difference of the two groups needs no control, as
+both have the same budget.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ GRID = "a3_syntax_vs_semantics"
 GROUPS = {"ud_parse": "syntactic", "ud_pos": "syntactic", "ccg": "syntactic",
           "stsb": "semantic similarity", "qqp": "semantic similarity", "paws": "semantic similarity"}
 ORDER = ["syntactic", "semantic similarity"]
+CONTROL = "control"  # none + extra target steps (the grid's `runs:`), relabelled as a task of its own group
 
 
 def a3_gains(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
@@ -28,13 +34,19 @@ def a3_gains(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
 
     ok, _ = completed(frame)
     sub = require(ok, GRID, scale, target=["udpos", "xnli"], intermediate=["none", *GROUPS], intermediate_languages="en")
+    if "extra_target_steps" in sub:
+        control = (sub["intermediate"] == "none") & (sub["extra_target_steps"] > 0)
+        sub = sub.assign(intermediate=sub["intermediate"].where(~control, CONTROL), extra_target_steps=0)
     gains = gain_over_none(sub[sub["language"] != "en"], GRID, scale)
     for group in ORDER:
         require(gains, GRID, scale, intermediate=[t for t, g in GROUPS.items() if g == group])
-    gains = gains.assign(group=gains["intermediate"].map(GROUPS),
+    gains = gains.assign(group=gains["intermediate"].map(GROUPS | {CONTROL: CONTROL}),
                          distance=gains["language"].map(lambda l: typology.syntactic_distance(l, scale)),
                          word_order=gains["language"].map(lambda l: typology.word_order(l, scale)))
-    return gains.sort_values(["target", "group", "intermediate", "language", "seed"]).reset_index(drop=True)
+    gains = gains.sort_values(["target", "group", "intermediate", "language", "seed"]).reset_index(drop=True)
+    # the target runs behind the groups' comparison (a6: the claim's cost), the control's left out
+    gains.attrs["runs"] = sorted(set(sub.loc[sub["intermediate"] != CONTROL, "path"]))
+    return gains
 
 
 def a3_languages(gains: pd.DataFrame, scale: str) -> pd.DataFrame:
@@ -59,8 +71,8 @@ def per_seed_slopes(gains: pd.DataFrame) -> pd.DataFrame:
     for (target, seed), g in per_language(gains, by_seed=True).groupby(["target", "seed"], sort=True):
         wide = g.pivot_table(index="language", columns="group", values="gain")
         dist = g.groupby("language")["distance"].first().reindex(wide.index)
-        columns = {group: wide[group] for group in ORDER if group in wide}
-        if len(columns) == len(ORDER):
+        columns = {group: wide[group] for group in [*ORDER, CONTROL] if group in wide}
+        if all(group in wide for group in ORDER):
             both = wide[ORDER].dropna()
             columns[DIFFERENCE] = both[ORDER[0]] - both[ORDER[1]]
         for group, values in columns.items():
@@ -74,48 +86,81 @@ def per_seed_slopes(gains: pd.DataFrame) -> pd.DataFrame:
 DIFFERENCE = "syntactic - semantic similarity"
 
 
+def difference_units(gains: pd.DataFrame) -> pd.DataFrame:
+    """The question's test for the claims ledger (a6): one unit per target and seed, `diff` = that
+    seed's slope of (syntactic - semantic similarity) gain on distance, fitted over its languages
+    (language "all": the languages are inside the unit, not replicates)."""
+    slopes = per_seed_slopes(gains)
+    slopes = slopes[(slopes["group"] == DIFFERENCE) & slopes["slope"].notna()]
+    return pd.DataFrame({"target": slopes["target"], "seed": slopes["seed"], "language": "all",
+                         "diff": slopes["slope"]}).reset_index(drop=True)
+
+
 def a3_trends(gains: pd.DataFrame) -> pd.DataFrame:
-    """Per target: each group's slope of gain on distance (points per unit of distance) and the slope
+    """Per target: each group's mean gain over languages and slope of gain on distance (points per unit of distance) and the slope
     of (syntactic - semantic similarity), as the mean over seeds of the per-seed slopes, with a 95% t
-    interval and a t-test over seeds (none below two seeds)."""
+    interval and a t-test over seeds (none below two seeds); the control's row, where the grid has it,
+    comes before the difference."""
     rows = []
     for (target, group), g in per_seed_slopes(gains).groupby(["target", "group"], sort=False):
-        over = stats.t_over_seeds(g["slope"])
+        over, gain = stats.t_over_seeds(g["slope"]), stats.t_over_seeds(g["mean gain"])
         rows.append({"target": target, "group": group, "seeds": len(g), "languages": int(g["languages"].max()),
-                     "mean gain": float(g["mean gain"].mean()), "slope": over["mean"],
+                     "mean gain": gain["mean"], "gain low": gain["ci_low"], "gain high": gain["ci_high"],
+                     "slope": over["mean"],
                      "CI low": over["ci_low"], "CI high": over["ci_high"], "p": over["p"]})
-    order = {g: k for k, g in enumerate([*ORDER, DIFFERENCE])}
+    order = {g: k for k, g in enumerate([*ORDER, CONTROL, DIFFERENCE])}
     table = pd.DataFrame(rows).sort_values(["target", "group"], key=lambda c: c.map(order) if c.name == "group" else c)
     return table.set_index(["target", "group"])
 
 
-def a3_macros(trends: pd.DataFrame) -> dict:
+def a3_macros(trends: pd.DataFrame, runs: tuple[int, int] = (0, 0)) -> dict:
+    """The numbers the paper quotes; `runs` = (finished, planned) target runs of the grid
+    (`grid_results(...).attrs["runs"]`)."""
     seeds = int(trends["seeds"].min())
-    out = {"a3 seeds": seeds,
+    out = {"a3 seeds": seeds, "a3 runs finished": int(runs[0]), "a3 runs planned": int(runs[1]),
            "a3 inference": (f"means of the per-seed slopes with 95\\% $t$ intervals over {seeds} seeds" if seeds >= 2 else
                             "one seed, so no interval over seeds and no test: slopes only, a description")}
     for (t, g), r in trends.iterrows():
         key = f"a3 {t} {g.replace('-', 'minus')}"
-        out |= {f"{key} slope": float(r["slope"]), f"{key} low": float(r["CI low"]), f"{key} high": float(r["CI high"]),
+        out |= {f"{key} gain": float(r["mean gain"]),
+                f"{key} gain interval": paper.fmt_interval(r["mean gain"], r["gain low"], r["gain high"]),
+                f"{key} slope": float(r["slope"]), f"{key} low": float(r["CI low"]), f"{key} high": float(r["CI high"]),
                 f"{key} interval": paper.fmt_interval(r["slope"], r["CI low"], r["CI high"])}
     return out
 
 
 def a3_figure(gains: pd.DataFrame):
-    """One panel per target: per-language mean gain against distance, per group, with the fitted lines."""
-    data = per_language(gains)
+    """One panel per target: per-language mean gain against distance, per group (and the control, where
+    the grid has it), with the mean of the per-seed fitted lines and, with two seeds or more, its 95% t
+    band over seeds (the seed is the unit: each x's band is the interval of the seeds' fitted values)."""
+    data, by_seed = per_language(gains), per_language(gains, by_seed=True)
     targets = sorted(data["target"].unique())
     fig, axes = paper.figure(height=2.5, ncols=len(targets), squeeze=False)
     for ax, target in zip(axes[0], targets):
         sub = data[data["target"] == target]
-        for k, group in enumerate(ORDER):
+        for k, group in enumerate([*ORDER, CONTROL]):
             g = sub[sub["group"] == group]
-            ax.scatter(g["distance"], g["gain"], marker=paper.MARKERS[k], s=16, color=paper.PALETTE[2 * k],
+            if g.empty:  # no control in the grid at this scale
+                continue
+            color = paper.PALETTE[2 * k]
+            ax.scatter(g["distance"], g["gain"], marker=paper.MARKERS[k], s=16, color=color,
                        facecolors="none" if k else paper.PALETTE[0], label=group)
-            fit = stats.slope_fit(g["distance"], g["gain"])
-            if np.isfinite(fit["slope"]):
-                xs = np.linspace(g["distance"].min(), g["distance"].max(), 10)
-                ax.plot(xs, fit["intercept"] + fit["slope"] * xs, "-" if k == 0 else "--", color=paper.PALETTE[2 * k], lw=1.2)
+            xs = np.linspace(g["distance"].min(), g["distance"].max(), 20)
+            lines = []
+            for _, one in by_seed[(by_seed["target"] == target) & (by_seed["group"] == group)].groupby("seed"):
+                fit = stats.slope_fit(one["distance"], one["gain"])
+                if np.isfinite(fit["slope"]):
+                    lines.append(fit["intercept"] + fit["slope"] * xs)
+            if not lines:
+                continue
+            band = [stats.t_over_seeds(column) for column in np.array(lines).T]
+            ax.plot(xs, [b["mean"] for b in band], ["-", "--", ":"][k], color=color, lw=1.2)
+            if len(lines) >= 2:
+                ax.fill_between(xs, [b["ci_low"] for b in band], [b["ci_high"] for b in band], color=color, alpha=0.12, lw=0)
+        # the axis follows the points: with few seeds a band can be far wider, and runs off the panel
+        low, high = min(sub["gain"].min(), 0.0), max(sub["gain"].max(), 0.0)
+        pad = 0.25 * (high - low) or 1.0
+        ax.set_ylim(low - pad, high + pad)
         ax.axhline(0, color="0.3", lw=0.8)
         ax.set(title=target, xlabel="syntactic distance from English", ylabel="gain over none")
     axes[0][0].legend(loc="best", frameon=True)

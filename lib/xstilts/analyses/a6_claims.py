@@ -19,6 +19,7 @@ import pandas as pd
 from xstilts import ledger, paper, stats
 from xstilts.analyses import a0_main_table as a0
 from xstilts.analyses import a2_mixed_language as a2
+from xstilts.analyses import a3_syntax_vs_semantics as a3
 from xstilts.analyses import a4_model_scale_xcopa as a4
 from xstilts.analyses import a5_intermediate_vs_mlm as a5
 from xstilts.results import MissingResults, completed, grid_results, is_english_config
@@ -33,6 +34,7 @@ PUBLISHED_TEST = {"xnli": (79.2, 80.0), "udpos": (73.8, 74.9), "panx": (65.4, 64
                   "xquad": (76.6, 78.7), "mlqa": (71.6, 72.4), "tydiqa": (65.1, 76.0)}
 A5_SCORES = "a5_intermediate_vs_mlm scores"  # claim_frames' key for a5.a5_scores()
 A4_GAINS = "a4_model_scale_xcopa gains"  # claim_frames' key for a4.a4_gains()
+A3_GAINS = "a3_syntax_vs_semantics gains"  # claim_frames' key for a3.a3_gains()
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,17 @@ def _size_trend(frames):
     return _spent(units, gains.attrs["runs"]), (f"SIQA gain per doubling of non-embedding parameters, {gains['model'].nunique()} sizes, XCOPA")
 
 
+def _syntax_vs_semantics(frames):
+    if A3_GAINS not in frames:
+        return _untestable("a3_syntax_vs_semantics was not run at this scale")
+    gains = frames[A3_GAINS]
+    units = a3.difference_units(gains)
+    if units.empty:
+        return _untestable("no seed with both groups' runs at this scale")
+    return (_spent(units, gains.attrs["runs"]),
+            f"slope of the syntactic - semantic-similarity gain on syntactic distance, {_targets(units)}")
+
+
 def _published(target: str):
     def compute(frames):
         frame = frames[a0.GRID]
@@ -223,6 +236,8 @@ CLAIMS = [
     Claim("SQuAD, MNLI and HellaSwag are the best intermediate tasks", "top 3 of 9", "positive", _best_tasks),
     Claim("Continued MLM does not beat English intermediate training", "not better", "no benefit", _mlm),
     Claim("Mixed-language intermediate data does not beat English-only", "not better", "no benefit", _mixed),
+    Claim("Question C: syntactic tasks' gain falls less with distance than semantic-similarity tasks'",
+          "(not in the paper)", "positive", _syntax_vs_semantics),
     Claim("Question D: the intermediate-task gain grows with model size", "(not in the paper)", "positive",
           _size_trend),
     *[Claim(f"X-STILTs vs XLM-R on {t} (XTREME test)", f"{x:.1f} to {s:.1f} ({s - x:+.1f})",
@@ -242,6 +257,10 @@ def claim_frames(results: pd.DataFrame, scale: str, runs_dir: str | None = None,
         pass
     try:
         frames[A5_SCORES] = a5.a5_scores(grid_results(results, a5.GRID, scale, partial=partial), scale, runs_dir)
+    except MissingResults:
+        pass
+    try:
+        frames[A3_GAINS] = a3.a3_gains(grid_results(results, a3.GRID, scale, partial=partial), scale)
     except MissingResults:
         pass
     try:
@@ -350,7 +369,20 @@ def claims_macros(table: pd.DataFrame, margin: float = MARGIN) -> dict:
             | {"a6 claims": len(table), "a6 tested": tested,
                "a6 tests": int(table["p"].notna().sum() + table["p TOST"].notna().sum()),
                "a6 margin": float(margin), "a6 seeds": int(table["seeds"].max())}
-            | cost_macros(ledger.runs_totals(table.attrs.get("runs", [])), table.attrs.get("scale")))
+            | cost_macros(ledger.runs_totals(table.attrs.get("runs", [])), table.attrs.get("scale"))
+            | question_macros(table))
+
+
+def question_macros(table: pd.DataFrame) -> dict:
+    """Each research question's row ("Question C: ..."): its verdict and p-values as text, for the
+    question's own section of the paper."""
+    out = {}
+    for _, r in table[table["claim"].str.startswith("Question ")].iterrows():
+        key = f"a6 question {r['claim'].split(':')[0].split()[-1]}"
+        out |= {f"{key} verdict": r["verdict"],
+                f"{key} p": f"{r['p']:.3f}" if np.isfinite(r["p"]) else "--",
+                f"{key} p Holm": f"{r['p Holm']:.3f}" if np.isfinite(r["p Holm"]) else "--"}
+    return out
 
 
 def cost_macros(cost: dict, scale: str | None) -> dict:
