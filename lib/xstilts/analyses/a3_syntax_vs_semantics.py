@@ -97,10 +97,10 @@ def difference_units(gains: pd.DataFrame) -> pd.DataFrame:
 
 
 def a3_trends(gains: pd.DataFrame) -> pd.DataFrame:
-    """Per target: each group's mean gain over languages and slope of gain on distance (points per unit of distance) and the slope
-    of (syntactic - semantic similarity), as the mean over seeds of the per-seed slopes, with a 95% t
-    interval and a t-test over seeds (none below two seeds); the control's row, where the grid has it,
-    comes before the difference."""
+    """Per target: each group's mean gain over languages and slope of gain on distance (points per
+    unit of distance), and the slope of (syntactic - semantic similarity): means over seeds of the
+    per-seed values, with 95% t intervals and a t-test over seeds (none below two seeds); the control's
+    row, where the grid has it, comes before the difference."""
     rows = []
     for (target, group), g in per_seed_slopes(gains).groupby(["target", "group"], sort=False):
         over, gain = stats.t_over_seeds(g["slope"]), stats.t_over_seeds(g["mean gain"])
