@@ -380,8 +380,7 @@ def question_macros(table: pd.DataFrame) -> dict:
     for _, r in table[table["claim"].str.startswith("Question ")].iterrows():
         key = f"a6 question {r['claim'].split(':')[0].split()[-1]}"
         out |= {f"{key} verdict": r["verdict"],
-                f"{key} p": f"{r['p']:.3f}" if np.isfinite(r["p"]) else "--",
-                f"{key} p Holm": f"{r['p Holm']:.3f}" if np.isfinite(r["p Holm"]) else "--"}
+                f"{key} p": paper.fmt_p(r["p"]), f"{key} p Holm": paper.fmt_p(r["p Holm"])}
     return out
 
 
