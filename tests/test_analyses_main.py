@@ -154,6 +154,35 @@ def test_mixed_language_pairs_scripts_and_one_seed_has_no_test():
         results.script_of("xx", "offline")
 
 
+def test_mixed_language_failed_runs_are_counted_per_arm_and_leave_their_unit_out():
+    """A failed run leaves its matched unit out (offline scale), is counted in its arm, and the test runs
+    over the seeds with every target matched; the macros carry intervals, p-values and the counts."""
+    out = []
+    for seed in range(3):
+        for target in ("xnli", "udpos"):
+            bad = seed == 1 and target == "udpos"
+            out += rows(target, "none", {"en": 90, "de": 50, "ja": 40}, seed=seed)
+            out += rows(target, "stsb", {"en": 90, "de": 52, "ja": 41 + seed}, seed=seed)
+            out += rows(target, "stsb", {"en": 90, "de": 49, "ja": 30 if bad else 40}, seed=seed,
+                        languages="en+de", failed=bad)
+    frame = pd.DataFrame(out).assign(scale="offline")
+    checks = a2.dev_checks(frame)
+    assert checks.loc[("mixed", "udpos"), "failed"] == 1 and checks.loc[("English-only", "udpos"), "failed"] == 0
+    assert checks.loc[("none", "xnli"), "finished"] == 3 and list(checks.index.unique("arm")) == ["none", "English-only", "mixed"]
+    pairs = a2.mixed_language_pairs(frame, "offline")
+    assert pairs.attrs["failed_mixed"] == 1 and pairs.attrs["failed_english"] == 0 and pairs.attrs["units_left_out"] == 1
+    assert len(pairs) == 5 * 2   # 6 (target, seed) units, one left out, 2 zero-shot languages each
+    tests = a2.mixed_language_tests(pairs)
+    assert tests.loc["all", "seeds"] == 2 and np.isfinite(tests.loc["all", "p"])   # seeds 0 and 2
+    macros = a2.mixed_language_macros(tests, pairs, (17, 18))
+    assert macros["a2 failed mixed"] == 1 and macros["a2 runs finished"] == 17 and macros["a2 units left out"] == 1
+    assert macros["a2 interval all"].count("[") == 1 and macros["a2 p all"] != "--"
+    smoke = a2.mixed_language_pairs(frame.assign(scale="smoke"), "smoke")   # smoke keeps failed runs
+    assert len(smoke) == 12 and smoke.attrs["units_left_out"] == 0
+    assert "left out with the 1 matched unit they" in macros["a2 failed sentence"]
+    assert "kept" in a2.mixed_language_macros(tests, smoke)["a2 failed sentence"]
+
+
 def test_claims_ledger_columns_holm_and_verdicts():
     frame = main_frame()
     claims = a6.claims_table({"a0_main_table": frame})
@@ -171,13 +200,14 @@ def test_claims_ledger_columns_holm_and_verdicts():
     # XNLI gains 4 (a+b), udpos 4 on average over configs: neither clearly least -> not supported by a point estimate
     assert by.loc["XNLI gains least", "verdict"] != "supported" or by.loc["XNLI gains least", "p Holm"] < 0.05
     # the mixed-language grid was not run: not testable
-    assert by.loc["Mixed-language intermediate data does not beat English-only", "verdict"] == "not testable at this scale"
+    assert by.loc["Question B: mixed-language intermediate data does not beat English-only", "verdict"] == "not testable at this scale"
     macros = a6.claims_macros(claims)
     assert macros["a6 claims"] == len(a6.CLAIMS)
     assert sum(macros[f"a6 {v.split(' (')[0]}"] for v in a6.VERDICTS) == len(claims)
     # each research question's row, for its own section: not run here, so not testable, no p-value
     assert macros["a6 question C verdict"] == by.loc[[c for c in by.index if c.startswith("Question C:")][0], "verdict"]
     assert macros["a6 question C verdict"] == "not testable at this scale" and macros["a6 question D p Holm"] == "--"
+    assert macros["a6 question B verdict"] == "not testable at this scale"
 
 
 def test_verdicts_come_from_tests():
@@ -194,6 +224,7 @@ def test_verdicts_come_from_tests():
 
 def test_paper_formats():
     assert paper.fmt_p(0.0004) == "< 0.001" and paper.fmt_p(0.0123) == "0.012" and paper.fmt_p(np.nan) == "--"
+    assert paper.fmt_p(0.049898) == "0.0499" and paper.fmt_p(0.0504) == "0.050"   # never rounded across 0.05
     assert paper.macro_name("a0", "mnli", 3) == "AZeroMnliThree"
 
 

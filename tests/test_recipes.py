@@ -201,7 +201,8 @@ def test_smoke_and_offline_runs_keep_their_hashes_and_parameters():
     (params/scales/smoke.yaml; offline runs unchanged), and when PAWS-X got its offline recipe (a0's
     30 PAWS-X runs, none of them run yet), and when STS-B, UD POS and UD parsing got theirs and XQuAD
     left the offline a0 and a2 grids (a2's 12 STS-B and a3's 18 runs renamed, a0's 30 and a2's 12
-    XQuAD runs gone; none of them had run). `python tests/test_recipes.py` rewrites it:
+    XQuAD runs gone; none of them had run), and when a2's offline grid got seeds 3 and 4 (16 runs added,
+its 24 others unchanged). `python tests/test_recipes.py` rewrites it:
     only for a change that is meant to move run folders."""
     before = json.loads(FIXTURE.read_text())
     now = _current()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from xstilts import params as P
-from xstilts import runs
+from xstilts import runs, stats
 from xstilts.results import runs_root, substitutions, tex
 
 FIGURES = P.REPO_ROOT / "figures"
@@ -99,10 +99,14 @@ def per_language_panels(per: pd.DataFrame, panel: str, value: str, xlabel: str, 
 
 
 def fmt_p(p: float) -> str:
-    """p < 0.001 as such, otherwise three decimals; -- where not tested."""
+    """p < 0.001 as such, otherwise three decimals, or four where three would round p onto the other
+    side of the 0.05 level that verdicts use (0.0499 is not printed as 0.050); -- where not tested."""
     if p is None or not np.isfinite(p):
         return "--"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    if p < 0.001:
+        return "< 0.001"
+    text = f"{p:.3f}"
+    return text if (float(text) < stats.ALPHA) == (p < stats.ALPHA) else f"{p:.4f}"
 
 
 def fmt_signed(x: float, digits: int = 1) -> str:

@@ -1,7 +1,10 @@
 """Question B: English-only vs mixed-language intermediate data, by script.
 
 A unit is a matched (intermediate task, target, language, seed); the test is over seeds (each target
-weighing equally), so a one-seed grid gives the estimate only: no interval and no test.
+weighing equally, so over the seeds whose runs passed their dev checks on every target), and a one-seed
+grid gives the estimate only: no interval and no test. A run that failed its dev check is left out with
+the units it leaves unmatched, and counted per arm (`dev_checks`): how often each arm fails is part of
+the answer.
 """
 from __future__ import annotations
 
@@ -9,10 +12,29 @@ import numpy as np
 import pandas as pd
 
 from xstilts import paper, stats
-from xstilts.results import MissingResults, completed, script_of, zero_shot
+from xstilts.results import LEAVE_OUT_FAILED, MissingResults, completed, script_of, zero_shot
 
 GRID = "a2_mixed_language"
 GROUPS = ["Latin", "non-Latin"]
+ARMS = ["none", "control", "English-only", "mixed"]
+
+
+def arm_of(frame: pd.DataFrame) -> pd.Series:
+    """Each row's arm: none, control (no intermediate task, extra target steps), English-only or mixed."""
+    extra = frame["extra_target_steps"] if "extra_target_steps" in frame else pd.Series(0, index=frame.index)
+    return pd.Series(np.select([(frame["intermediate"] == "none") & (extra > 0), frame["intermediate"] == "none",
+                                frame["intermediate_languages"] == "en"], ["control", "none", "English-only"], "mixed"),
+                     index=frame.index)
+
+
+def dev_checks(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per arm and target: finished target runs and how many failed their English dev check (or started
+    from an intermediate run that failed its own)."""
+    runs_ = frame.drop_duplicates("run").assign(arm=lambda f: arm_of(f))
+    failed = runs_["failed"].astype(bool) if "failed" in runs_ else pd.Series(False, index=runs_.index)
+    table = runs_.assign(failed=failed).groupby(["arm", "target"])["failed"].agg(finished="size", failed="sum")
+    order = [a for a in ARMS if a in table.index.get_level_values("arm")]
+    return table.reindex(order, level="arm").astype(int)
 
 
 def mixed_language_pairs(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
@@ -34,7 +56,15 @@ def mixed_language_pairs(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     pairs["in mixed data"] = [lang in mixed_langs[t].split("+") for t, lang in zip(pairs["intermediate"], pairs["language"])]
     pairs["change"] = pairs["mixed"] - pairs["english"]
     pairs = pairs.sort_values(keys).reset_index(drop=True)
+    # failed runs, per arm, and the matched (task, target, seed) units they leave without a partner
+    finished = frame.drop_duplicates("run").assign(arm=lambda f: arm_of(f))
+    failed = finished[finished["failed"].astype(bool) & finished["arm"].isin(["English-only", "mixed"])] \
+        if "failed" in finished else finished.iloc[:0]
+    pairs.attrs.update(failed_english=int((failed["arm"] == "English-only").sum()),
+                       failed_mixed=int((failed["arm"] == "mixed").sum()))
     matched = set(zip(pairs["intermediate"], pairs["target"], pairs["seed"]))
+    pairs.attrs["units_left_out"] = len(set(zip(failed["intermediate"], failed["target"], failed["seed"])) - matched)
+    pairs.attrs["failed_left_out"] = scale in LEAVE_OUT_FAILED
     pairs.attrs["runs"] = sorted({p for p, *key in zip(zs["path"], zs["intermediate"], zs["target"], zs["seed"])
                                   if tuple(key) in matched})   # their target runs (a6: the claim's cost)
     return pairs
@@ -82,12 +112,25 @@ def figure(pairs: pd.DataFrame):
     return fig
 
 
-def mixed_language_macros(tests: pd.DataFrame) -> dict:
+def mixed_language_macros(tests: pd.DataFrame, pairs: pd.DataFrame, runs: tuple[int, int] = (0, 0)) -> dict:
+    """The numbers the paper quotes; `runs` = (finished, planned) target runs of the grid
+    (`grid_results(...).attrs["runs"]`), failed runs per arm from `pairs.attrs`."""
     values = {}
     for units, row in tests.iterrows():
         values[f"a2 change {units}"] = float(row["change"])
         values[f"a2 low {units}"] = float(row["CI low"])
         values[f"a2 high {units}"] = float(row["CI high"])
+        values[f"a2 interval {units}"] = paper.fmt_interval(row["change"], row["CI low"], row["CI high"])
+        values[f"a2 p {units}"] = paper.fmt_p(row["p"])
         values[f"a2 languages {units}"] = int(row["languages"])
     values["a2 seeds"] = int(tests["seeds"].max())
+    values |= {"a2 runs finished": int(runs[0]), "a2 runs planned": int(runs[1]),
+               "a2 failed english": int(pairs.attrs.get("failed_english", 0)),
+               "a2 failed mixed": int(pairs.attrs.get("failed_mixed", 0)),
+               "a2 units left out": int(pairs.attrs.get("units_left_out", 0))}
+    n_out = values["a2 units left out"]
+    values["a2 failed sentence"] = (
+        f"They are left out with the {n_out} matched unit{'s' if n_out != 1 else ''} they break, which conditions the "
+        "comparison on success and so favours the arm that fails more." if pairs.attrs.get("failed_left_out", True) else
+        "At this scale failed runs are kept, as its numbers check the pipeline and are not read as science.")
     return values
