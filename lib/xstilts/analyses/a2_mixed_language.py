@@ -27,12 +27,17 @@ def arm_of(frame: pd.DataFrame) -> pd.Series:
                      index=frame.index)
 
 
+def finished_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per finished target run, with its arm and whether it failed its English dev check (or
+    started from an intermediate run that failed its own)."""
+    runs_ = frame.drop_duplicates("run")
+    failed = runs_["failed"].astype(bool) if "failed" in runs_ else False
+    return runs_.assign(arm=arm_of(runs_), failed=failed)
+
+
 def dev_checks(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per arm and target: finished target runs and how many failed their English dev check (or started
-    from an intermediate run that failed its own)."""
-    runs_ = frame.drop_duplicates("run").assign(arm=lambda f: arm_of(f))
-    failed = runs_["failed"].astype(bool) if "failed" in runs_ else pd.Series(False, index=runs_.index)
-    table = runs_.assign(failed=failed).groupby(["arm", "target"])["failed"].agg(finished="size", failed="sum")
+    """Per arm and target: finished target runs and how many failed their English dev check."""
+    table = finished_runs(frame).groupby(["arm", "target"])["failed"].agg(finished="size", failed="sum")
     order = [a for a in ARMS if a in table.index.get_level_values("arm")]
     return table.reindex(order, level="arm").astype(int)
 
@@ -57,9 +62,8 @@ def mixed_language_pairs(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     pairs["change"] = pairs["mixed"] - pairs["english"]
     pairs = pairs.sort_values(keys).reset_index(drop=True)
     # failed runs, per arm, and the matched (task, target, seed) units they leave without a partner
-    finished = frame.drop_duplicates("run").assign(arm=lambda f: arm_of(f))
-    failed = finished[finished["failed"].astype(bool) & finished["arm"].isin(["English-only", "mixed"])] \
-        if "failed" in finished else finished.iloc[:0]
+    finished = finished_runs(frame)
+    failed = finished[finished["failed"] & finished["arm"].isin(["English-only", "mixed"])]
     pairs.attrs.update(failed_english=int((failed["arm"] == "English-only").sum()),
                        failed_mixed=int((failed["arm"] == "mixed").sum()))
     matched = set(zip(pairs["intermediate"], pairs["target"], pairs["seed"]))
