@@ -375,6 +375,21 @@ def test_partial_grids_and_archived_designs(tmp_path, monkeypatch):
     assert "archived design old" in results.describe(archived, "smoke")
 
 
+
+def test_archived_runs_are_read_beside_the_repositorys_runs_folder_however_it_is_named(monkeypatch, tmp_path):
+    """`xstilts run` passes the runs folder by name: an analysis of an archived design (a1, a5) must
+    still find its runs then, and must not beside a runs folder elsewhere."""
+    from xstilts import results_table
+
+    seen = []
+    monkeypatch.setattr(results_table, "load_results", lambda scale, root: seen.append(root) or pd.DataFrame())
+    results.load_results("offline", None)
+    results.load_results("offline", str(results.P.REPO_ROOT / "runs"))
+    results.load_results("offline", str(tmp_path))
+    archive = results.P.REPO_ROOT / results.ARCHIVED["offline-v1"]["runs"]
+    assert seen.count(archive) == 2 and seen[-1] == tmp_path
+
+
 def test_the_runs_shown_sentence_lists_each_configurations_seeds():
     from xstilts.analyses import a0_main_table as a0
 

@@ -49,7 +49,9 @@ def load_results(scale: str, runs_dir: str | None = None) -> pd.DataFrame:
     from xstilts import results_table
 
     roots = {CURRENT: runs_root(runs_dir)}
-    if runs_dir is None:
+    # archived designs live beside the repository's own runs folder: read them whenever that folder is
+    # the one asked for, by default or by name (`xstilts run` always names it), and never beside another
+    if runs_dir is None or roots[CURRENT].resolve() == (P.REPO_ROOT / "runs").resolve():
         roots |= {name: P.REPO_ROOT / a["runs"] for name, a in ARCHIVED.items() if a["scale"] == scale}
     frames = [results_table.load_results(scale, root).assign(design=design) for design, root in roots.items()]
     # `path`: each row's run folder, so a claim can total the cost ledgers of the runs behind it
