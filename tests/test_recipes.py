@@ -202,7 +202,8 @@ def test_smoke_and_offline_runs_keep_their_hashes_and_parameters():
     30 PAWS-X runs, none of them run yet), and when STS-B, UD POS and UD parsing got theirs and XQuAD
     left the offline a0 and a2 grids (a2's 12 STS-B and a3's 18 runs renamed, a0's 30 and a2's 12
     XQuAD runs gone; none of them had run), and when a2's offline grid got seeds 3 and 4 (16 runs added,
-its 24 others unchanged). `python tests/test_recipes.py` rewrites it:
+its 24 others unchanged), and when a5's offline arms all got a 1e-3 head rate (its none and MNLI-arm runs
+renamed, none of them run; its three finished MLM-arm runs unchanged). `python tests/test_recipes.py` rewrites it:
     only for a change that is meant to move run folders."""
     before = json.loads(FIXTURE.read_text())
     now = _current()
@@ -277,3 +278,14 @@ def test_every_committed_run_is_named_by_its_own_params_json():
 if __name__ == "__main__":  # rewrite the fixture (see the test's docstring)
     FIXTURE.write_text(json.dumps(_current(), sort_keys=True, separators=(",", ":")))
     print(f"wrote {FIXTURE}")
+
+
+def test_the_setup_table_leaves_out_the_settings_of_phases_a_run_did_not_train():
+    """A run with no intermediate task (none, the control, continued MLM alone) trained no
+    intermediate phase: its intermediate settings are defaults nobody used, and the Setup must not
+    list them beside the ones the intermediate runs trained with (every offline one: 10 epochs, 250 steps)."""
+    from xstilts import paper, results
+
+    table = paper.setup_table("offline", only=results.design_runs("offline", skip=("sweep_offline_recipes",)))
+    assert table.loc["intermediate epochs", "value"] == "10"
+    assert table.loc["intermediate optimiser steps (cap)", "value"] == "250"

@@ -263,9 +263,9 @@ def _setup_column(root: Path, scale: str, only: set[str] | None = None) -> tuple
         task = {"target": cfg["target_task"], "intermediate": "+".join(cfg["intermediate_tasks"]) or None}
         for key in SETUP_KEYS:
             phase = key.split("_")[0] if key.split("_")[0] in task else None
+            if phase == "intermediate" and not cfg["intermediate_tasks"]:
+                continue  # no intermediate phase trained: its settings were never used
             if key.endswith("learning_rate"):
-                if phase == "intermediate" and not cfg["intermediate_tasks"]:
-                    continue  # no intermediate phase trained
                 value = _phase_rate(cfg, phase, key.removeprefix(f"{phase}_"))
             elif key == "target_batch":
                 value = f"{cfg['target_batch_size']} x {cfg['target_grad_accum']}"
