@@ -388,6 +388,10 @@ def test_archived_runs_are_read_beside_the_repositorys_runs_folder_however_it_is
     results.load_results("offline", str(tmp_path))
     archive = results.P.REPO_ROOT / results.ARCHIVED["offline-v1"]["runs"]
     assert seen.count(archive) == 2 and seen[-1] == tmp_path
+    # the Setup's archived column follows the same rule (results.archived_roots)
+    assert results.archived_roots("offline", str(results.P.REPO_ROOT / "runs")) == {"offline-v1": archive}
+    assert results.archived_roots("offline", str(tmp_path)) == {} and results.archived_roots("smoke") == {}
+    assert "offline-v1" in paper.setup_table("offline", str(results.P.REPO_ROOT / "runs")).columns
 
 
 def test_the_runs_shown_sentence_lists_each_configurations_seeds():

@@ -288,18 +288,16 @@ def setup_table(scale: str, runs_dir: str | None = None, only: set[str] | None =
     params.json; the device from its result.json), with the number of runs: column `value` for the
     current design's runs (`only`: the "<phase>/<run folder>" names to count, results.design_runs),
     and one column per archived design (results.ARCHIVED) whose runs an analysis still reads."""
-    from xstilts.results import ARCHIVED
+    from xstilts.results import archived_roots
 
     columns = {}
     value, n = _setup_column(runs_root(runs_dir), scale, only)
     if n:
         columns["value"] = dict(value, **{"target runs": str(n)})
-    if runs_dir is None:
-        for name, archived in ARCHIVED.items():
-            if archived["scale"] == scale:
-                value, m = _setup_column(P.REPO_ROOT / archived["runs"], scale)
-                if m:
-                    columns[name] = dict(value, **{"target runs": str(m)})
+    for name, root in archived_roots(scale, runs_dir).items():
+        value, m = _setup_column(root, scale)
+        if m:
+            columns[name] = dict(value, **{"target runs": str(m)})
     if not columns:
         return pd.DataFrame(columns=["value"])
     table = pd.DataFrame(columns)

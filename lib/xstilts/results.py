@@ -48,11 +48,7 @@ def load_results(scale: str, runs_dir: str | None = None) -> pd.DataFrame:
     `path` is the run's folder."""
     from xstilts import results_table
 
-    roots = {CURRENT: runs_root(runs_dir)}
-    # archived designs live beside the repository's own runs folder: read them whenever that folder is
-    # the one asked for, by default or by name (`xstilts run` always names it), and never beside another
-    if runs_dir is None or roots[CURRENT].resolve() == (P.REPO_ROOT / "runs").resolve():
-        roots |= {name: P.REPO_ROOT / a["runs"] for name, a in ARCHIVED.items() if a["scale"] == scale}
+    roots = {CURRENT: runs_root(runs_dir)} | archived_roots(scale, runs_dir)
     frames = [results_table.load_results(scale, root).assign(design=design) for design, root in roots.items()]
     # `path`: each row's run folder, so a claim can total the cost ledgers of the runs behind it
     frames = [f.assign(path=[str(roots[d] / scale / "target" / r) for d, r in zip(f["design"], f["run"])])
@@ -85,6 +81,15 @@ ARCHIVED = {"offline-v1": {"scale": "offline", "runs": "runs/offline-v1"}}
 # design; drop an entry once its redesigned grid has finished.
 ANALYSED_DESIGN = {("offline", grid): "offline-v1" for grid in (
     "a1_task_scaling_pos", "a5_intermediate_vs_mlm")}
+
+
+def archived_roots(scale: str, runs_dir: str | None = None) -> dict[str, Path]:
+    """The archived designs of `scale` -> their runs folders. They live beside the repository's own
+    runs folder: read whenever that folder is the one asked for, by default or by name (`xstilts run`
+    always names it), and never beside another."""
+    if runs_dir is not None and runs_root(runs_dir).resolve() != (P.REPO_ROOT / "runs").resolve():
+        return {}
+    return {name: P.REPO_ROOT / a["runs"] for name, a in ARCHIVED.items() if a["scale"] == scale}
 
 
 def design_of(grid: str, scale: str) -> str:
