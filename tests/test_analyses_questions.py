@@ -209,56 +209,84 @@ def test_a4_fails_loudly_without_siqa_runs():
 
 
 # ------------------------------------------------------------------------------------- a5
-def _a5_runs(tmp_path, inter_steps=80):
-    """Target runs on disk (params.json is where the intermediate budget lives) + their result rows."""
-    configs = {"none": dict(mlm_steps=0, intermediate="none", intermediate_max_steps=-1),
-               "mlm": dict(mlm_steps=80, intermediate="none", intermediate_max_steps=-1),
-               "inter": dict(mlm_steps=0, intermediate="mnli", intermediate_max_steps=inter_steps),
-               "inter_long": dict(mlm_steps=0, intermediate="mnli", intermediate_max_steps=-1)}  # a0's run: excluded
-    bonus = {"none": 0.0, "mlm": 1.0, "inter": 3.0, "inter_long": 30.0}
-    rows = []
+# arm -> parameters, the budget its upstream run measured (tokens, FLOPs, examples) and a score bonus
+_A5_ARMS = {
+    "none": (dict(mlm_steps=0, intermediate="none"), None, 0.0),
+    "mlm27": (dict(mlm_steps=1, intermediate="none", mlm_max_tokens=27000), (28_500, 2.0e13, 1264), 1.0),
+    "mlm150": (dict(mlm_steps=1, intermediate="none", mlm_max_tokens=150000), (151_000, 1.1e14, 3700), 2.0),
+    "mnli150": (dict(mlm_steps=0, intermediate="mnli", intermediate_max_tokens=150000), (149_000, 2.1e13, 3600), 3.0),
+    # a0's MNLI run, to convergence: matches no MLM arm's budget, so it is in no comparison
+    "mnli_long": (dict(mlm_steps=0, intermediate="mnli", intermediate_max_steps=-1), (2_000_000, 2.6e14, 48000), 30.0),
+}
+
+
+def _a5_runs(tmp_path, monkeypatch, arms=tuple(_A5_ARMS), seeds=(0, 1)):
+    """Target runs on disk (params.json holds the planned budget), their result rows, and the budget
+    each one's upstream run measured (a5.upstream_result, patched: no real upstream runs here)."""
+    rows, upstream = [], {}
     for target in ("udpos", "panx"):
-        for name, c in configs.items():
-            run = f"{target}-{name}"
-            d = tmp_path / "smoke" / "target" / run
-            d.mkdir(parents=True)
-            d.joinpath("params.json").write_text(json.dumps({"all": {
-                "intermediate_max_steps": c["intermediate_max_steps"], "intermediate_batch_size": 16,
-                "intermediate_grad_accum": 1, "mlm_batch_size": 16}}))
-            for k, lang in enumerate(["en", "es", "de", "ja"]):
-                extra = {"m.upos_accuracy.accuracy": 60.0 + bonus[name] + k} if target == "udpos" else {}
-                rows.append(row(target=target, run=run, language=lang, mlm_steps=c["mlm_steps"],
-                                intermediate=c["intermediate"], score=40.0 + bonus[name] + k, **extra))
+        for name in arms:
+            params, budget, bonus = _A5_ARMS[name]
+            for seed in seeds:
+                run = f"{target}-{name}-s{seed}"
+                d = tmp_path / "smoke" / "target" / run
+                d.mkdir(parents=True)
+                d.joinpath("params.json").write_text(json.dumps({"all": {
+                    "intermediate_max_tokens": params.get("intermediate_max_tokens", -1),
+                    "intermediate_max_steps": params.get("intermediate_max_steps", -1), "intermediate_batch_size": 16,
+                    "intermediate_grad_accum": 1, "mlm_max_tokens": params.get("mlm_max_tokens", -1),
+                    "mlm_batch_size": 16}}))
+                if budget:
+                    upstream[str(d)] = {"train": {"train_tokens": budget[0], "train_examples": budget[2]},
+                                        "train_flops": budget[1]}
+                for k, lang in enumerate(["en", "es", "de", "ja"]):
+                    value = bonus + k + seed * (bonus % 2)   # seeds differ, so the t-test has a spread
+                    extra = {"m.upos_accuracy.accuracy": 60.0 + value} if target == "udpos" else {}
+                    rows.append(row(target=target, run=run, path=str(d), language=lang, seed=seed,
+                                    mlm_steps=params["mlm_steps"], intermediate=params["intermediate"],
+                                    score=40.0 + value, **extra))
+    monkeypatch.setattr(a5, "upstream_result", upstream.get)
     return pd.DataFrame(rows)
 
 
-def test_a5_keeps_matched_budgets_and_tests_intermediate_vs_mlm(tmp_path):
-    scores = a5.a5_scores(_a5_runs(tmp_path), "smoke", str(tmp_path))
+def test_a5_compares_arms_matched_in_tokens_or_flops_from_measured_budgets(tmp_path, monkeypatch):
+    scores = a5.a5_scores(_a5_runs(tmp_path, monkeypatch), "smoke", str(tmp_path))
     assert set(scores["measure"]) == {"POS UPOS accuracy", "POS seqeval F1", "NER seqeval F1"}
     assert set(scores["language"]) == {"es", "de", "ja"}
-    assert scores["value"].max() < 60.0 + 3.0 + 3 + 1e-9  # the unmatched long intermediate run is gone
-    budget = a5.a5_budget(scores)
-    assert budget.loc[("continued MLM", "none"), "examples"] == budget.loc[("intermediate task", "mnli"), "examples"] == 1280
+    comps = a5.comparisons(scores).set_index("comparison")["matched in"].to_dict()
+    # 27k MLM tokens cost the FLOPs of 149k MNLI tokens; 151k MLM tokens match MNLI in tokens (and
+    # examples: 3,700 vs 3,600); the long MNLI run matches nothing
+    assert comps == {"MNLI 150k tokens vs MLM 27k tokens": "FLOPs",
+                     "MNLI 150k tokens vs MLM 150k tokens": "tokens, examples"}
+    assert a5.primary(scores)["comparison"] == "MNLI 150k tokens vs MLM 27k tokens"
     tests = a5.a5_tests(scores)
-    assert tests.loc["NER seqeval F1", "intermediate - MLM"] == 2.0
-    assert tests.loc["POS UPOS accuracy", "seeds"] == 1 and np.isnan(tests.loc["POS UPOS accuracy", "p"])
-    assert tests.loc["POS seqeval F1", "none"] == 42.0  # es, de, ja: 41, 42, 43
-    assert set(a5.a5_macros(tests)) >= {"a5 NER seqeval F1 intermediate minus mlm", "a5 NER seqeval F1 p"}
+    flops = tests.loc["MNLI 150k tokens vs MLM 27k tokens"]
+    # NER: MNLI 43 + k + seed, MLM 41 + k + seed: +2 in both seeds
+    assert flops.loc["NER seqeval F1", "intermediate - MLM"] == pytest.approx(2.0)
+    assert flops.loc["NER seqeval F1", "seeds"] == 2 and flops.loc["NER seqeval F1", "p"] == 0.0
+    assert tests.loc[("MNLI 150k tokens vs MLM 150k tokens", "POS seqeval F1"), "intermediate - MLM"] == pytest.approx(1.5)
+    assert flops.loc["POS seqeval F1", "none"] == 42.0  # es, de, ja: 41, 42, 43 in both seeds
+    macros = a5.a5_macros(tests, scores, (30, 100))
+    assert macros["a5 primary matched in"] == "FLOPs" and macros["a5 runs planned"] == 100
+    assert macros["a5 NER seqeval F1 seeds"] == 2
+    assert macros["a5 NER seqeval F1 result"] == "+2.0 [+2.0, +2.0] (\\emph{p}~< 0.001)"
+    budget = a5.budget_table(scores)
+    assert budget.loc[("continued MLM", "MLM 27k tokens"), "budget tokens"] == "28,500"
 
 
-def test_a5_is_loud_when_budgets_do_not_match(tmp_path):
-    with pytest.raises(results.MissingResults, match="same budget"):
-        a5.a5_scores(_a5_runs(tmp_path, inter_steps=40), "smoke", str(tmp_path))
+def test_a5_is_loud_when_no_budgets_match(tmp_path, monkeypatch):
+    with pytest.raises(results.MissingResults, match="matched budget"):
+        a5.a5_scores(_a5_runs(tmp_path, monkeypatch, arms=("none", "mlm150", "mnli_long")), "smoke", str(tmp_path))
 
 
-def test_mlm_claim_uses_question_e_budget_matched_runs(tmp_path):
-    frame = _a5_runs(tmp_path)
-    main = frame[(frame["mlm_steps"] == 0) & (frame["run"].str.endswith(("-none", "-inter_long")))]
+def test_mlm_claim_tests_question_e_primary_comparison(tmp_path, monkeypatch):
+    frame = _a5_runs(tmp_path, monkeypatch)
+    main = frame[(frame["mlm_steps"] == 0) & (frame["run"].str.contains("-none-|-mnli_long-"))]
     frames = {"a0_main_table": main}
     mlm_claim = [c for c in a6.CLAIMS if c.claim.startswith("Continued MLM")]
     assert a6.claims_table(frames, mlm_claim)["verdict"].iloc[0] == "not testable at this scale"
     frames[a6.A5_SCORES] = a5.a5_scores(frame, "smoke", str(tmp_path))
-    row = a6.claims_table(frames, mlm_claim).iloc[0]
-    assert row["estimate"] == pytest.approx(2.0)  # budget-matched runs only (inter, not inter_long)
-    assert "80 steps x 16" in row["comparison"]
-    assert row["verdict"] == "not testable at this scale" and row["seeds"] == 1  # one seed: no test
+    row_ = a6.claims_table(frames, mlm_claim).iloc[0]
+    assert row_["estimate"] == pytest.approx(2.0)  # FLOP-matched only: POS and NER F1 +2 (mnli_long is in no comparison)
+    assert "MLM 27k tokens (matched in FLOPs)" in row_["comparison"]
+    assert row_["seeds"] == 2

@@ -283,9 +283,14 @@ if __name__ == "__main__":  # rewrite the fixture (see the test's docstring)
 def test_the_setup_table_leaves_out_the_settings_of_phases_a_run_did_not_train():
     """A run with no intermediate task (none, the control, continued MLM alone) trained no
     intermediate phase: its intermediate settings are defaults nobody used, and the Setup must not
-    list them beside the ones the intermediate runs trained with (every offline one: 10 epochs, 250 steps)."""
+    list them beside the ones the intermediate runs trained with (every offline one: 10 epochs; 250
+    steps, or no step cap where question E caps MNLI's tokens). Likewise the continued MLM's: only the
+    MLM runs' 200-step transform warm-up, not the other runs' default 0."""
     from xstilts import paper, results
 
     table = paper.setup_table("offline", only=results.design_runs("offline", skip=("sweep_offline_recipes",)))
     assert table.loc["intermediate epochs", "value"] == "10"
-    assert table.loc["intermediate optimiser steps (cap)", "value"] == "250"
+    assert table.loc["intermediate optimiser steps (cap)", "value"].startswith("250 (mnli: 250, all)")
+    assert table.loc["intermediate training tokens (cap)", "value"].startswith("all (mnli: 150,000")
+    assert table.loc["MLM transform warm-up, encoder frozen (steps)", "value"] == "200"
+    assert "27,000 tokens" in table.loc["continued-MLM budget", "value"]

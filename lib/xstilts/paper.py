@@ -209,6 +209,11 @@ SETUP_KEYS = {"model": "encoder",
               "eval_every": "dev evaluation every (steps)", "eval_examples": "English dev examples (early stopping)",
               "early_stopping_patience": "early-stopping patience (evaluations)",
               "intermediate_max_steps": "intermediate optimiser steps (cap)",
+              "intermediate_max_tokens": "intermediate training tokens (cap)",
+              "mlm_budget": "continued-MLM budget", "mlm_learning_rate": "learning rate (AdamW), continued MLM",
+              "mlm_head_learning_rate": "MLM transform learning rate (0 = the encoder's)",
+              "mlm_head_warmup_steps": "MLM transform warm-up, encoder frozen (steps)",
+              "mlm_batch_size": "continued-MLM batch", "mlm_probability": "MLM masking probability",
               "extra_target_steps": "extra target steps (the control)", "device": "device",
               "threads": "CPU threads per run", "cpu_kernels": "CPU kernels (determinism.py)"}
 
@@ -265,7 +270,16 @@ def _setup_column(root: Path, scale: str, only: set[str] | None = None) -> tuple
             phase = key.split("_")[0] if key.split("_")[0] in task else None
             if phase == "intermediate" and not cfg["intermediate_tasks"]:
                 continue  # no intermediate phase trained: its settings were never used
-            if key.endswith("learning_rate"):
+            if key.startswith("mlm_") and not cfg.get("mlm_steps"):
+                continue  # likewise the continued MLM's
+            if key == "mlm_budget":   # a token budget, else a step count (mlm_steps is 1 under a token budget)
+                tokens = cfg.get("mlm_max_tokens", -1)
+                value = f"{tokens:,} tokens" if tokens > 0 else f"{cfg['mlm_steps']} steps"
+            elif key == "intermediate_max_tokens":   # 0: no token cap (epochs and steps decide)
+                value = f"{cfg[key]:,}" if cfg.get(key, 0) > 0 else "all"
+            elif key == "mlm_head_learning_rate":   # the MLM phase's head rate is the shared one (phases.fit_settings)
+                value = cfg.get("head_learning_rate") or 0.0
+            elif key.endswith("learning_rate") and phase:
                 value = _phase_rate(cfg, phase, key.removeprefix(f"{phase}_"))
             elif key == "target_batch":
                 value = f"{cfg['target_batch_size']} x {cfg['target_grad_accum']}"
@@ -277,7 +291,7 @@ def _setup_column(root: Path, scale: str, only: set[str] | None = None) -> tuple
             else:
                 value = cfg.get(key, "--")
             rows[key].append((task[phase] if phase else None, value))
-    for key in ("intermediate_head_learning_rate", "target_head_learning_rate"):
+    for key in ("intermediate_head_learning_rate", "target_head_learning_rate", "mlm_head_learning_rate"):
         if not any(v for _, v in rows[key]):  # no run gave these heads a rate of their own: no row
             del rows[key]
     return {SETUP_KEYS[k]: _by_task(v) for k, v in rows.items() if v}, n
@@ -301,7 +315,7 @@ def setup_table(scale: str, runs_dir: str | None = None, only: set[str] | None =
     if not columns:
         return pd.DataFrame(columns=["value"])
     table = pd.DataFrame(columns)
-    for key in ("intermediate_head_learning_rate", "target_head_learning_rate"):
+    for key in ("intermediate_head_learning_rate", "target_head_learning_rate", "mlm_head_learning_rate"):
         head = SETUP_KEYS[key]
         if head in table.index:  # a column without the row: its runs trained those heads at the encoder's rate
             table.loc[head] = table.loc[head].fillna("0")

@@ -79,8 +79,7 @@ CURRENT = "current"
 ARCHIVED = {"offline-v1": {"scale": "offline", "runs": "runs/offline-v1"}}
 # (scale, grid) -> the archived design its analysis reads, until the grid is rerun under the current
 # design; drop an entry once its redesigned grid has finished.
-ANALYSED_DESIGN = {("offline", grid): "offline-v1" for grid in (
-    "a1_task_scaling_pos", "a5_intermediate_vs_mlm")}
+ANALYSED_DESIGN = {("offline", grid): "offline-v1" for grid in ("a1_task_scaling_pos",)}
 
 
 def archived_roots(scale: str, runs_dir: str | None = None) -> dict[str, Path]:

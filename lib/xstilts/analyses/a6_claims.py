@@ -166,11 +166,12 @@ def _best_tasks(frames):
 def _mlm(frames):
     if A5_SCORES not in frames:
         return _untestable("no budget-matched continued-MLM runs at this scale")
-    d = a5.differences(frames[A5_SCORES], [m for m in a5.MEASURES.values() if m.endswith("seqeval F1")])
-    budget = a5.a5_budget(frames[A5_SCORES]).xs("continued MLM", level="config").iloc[0]
-    runs = frames[A5_SCORES].attrs["runs"]
-    d = _spent(d, runs.get("intermediate task", []) + runs.get("continued MLM", []))
-    return d, f"intermediate task - continued MLM, {int(budget['steps'])} steps x {int(budget['batch'])}, POS and NER F1"
+    scores = frames[A5_SCORES]
+    comp = a5.primary(scores)   # fixed before the runs: FLOP-matched at the largest budget (a5.primary)
+    d = a5.differences(scores, comp, [m for m in a5.MEASURES.values() if m.endswith("seqeval F1")])
+    runs = scores.attrs["runs"]
+    d = _spent(d, runs.get(comp["intermediate arm"], []) + runs.get(comp["MLM arm"], []))
+    return d, f"{comp['comparison']} (matched in {comp['matched in']}), POS and NER F1"
 
 
 def _mixed(frames):
