@@ -167,7 +167,7 @@ def _mlm(frames):
     if A5_SCORES not in frames:
         return _untestable("no budget-matched continued-MLM runs at this scale")
     scores = frames[A5_SCORES]
-    comp = a5.primary(scores)   # fixed before the runs: FLOP-matched at the largest budget (a5.primary)
+    comp = a5.primary(scores)   # FLOP-matched at the largest budget run, chosen before any comparison existed
     d = a5.differences(scores, comp, [m for m in a5.MEASURES.values() if m.endswith("seqeval F1")])
     runs = scores.attrs["runs"]
     d = _spent(d, runs.get(comp["intermediate arm"], []) + runs.get(comp["MLM arm"], []))
