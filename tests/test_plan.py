@@ -65,6 +65,25 @@ def test_smoke_plan_uses_measured_throughput_and_finished_runs(capsys, tmp_path,
     expected = todo["train_examples"] / 50.0 + todo["eval_examples"] / 100.0
     assert math.isclose(todo["device_hours"], expected / 3600)
     assert rows[None]["to_compute"] == 1
+    # the summary says where the hours still to compute go: per phase and task, and per grid
+    assert rows[None]["to_compute_by_work"] == [{"phase": "target", "what": "udpos", "runs": 1,
+                                                 "device_hours": round(expected / 3600, 2)}]
+    assert rows[None]["to_compute_by_grid"] == {"g": {"runs": 1, "device_hours": round(expected / 3600, 2)}}
+
+
+def test_plan_breaks_the_hours_down_by_grid_with_upstream_runs_in_each(capsys, tmp_path, no_model_no_network):
+    a5 = str(P.PARAMS_DIR / "experiments" / "a5_intermediate_vs_mlm.yaml")
+    *rows, summary = _plan(capsys, A0, a5, "--scale", "full", "--runs-dir", str(tmp_path))
+    by_grid = summary["to_compute_by_grid"]
+    assert set(by_grid) == {"a0_main_table", "a5_intermediate_vs_mlm"}
+    a5_runs = workflow.plan([a5], "full", str(tmp_path))["jobs"]
+    assert by_grid["a5_intermediate_vs_mlm"]["runs"] == len(a5_runs)  # its MNLI and MLM runs too
+    assert any(j["phase"] == "mlm" for j in a5_runs.values())
+    # runs the two grids share count in each, so the grids' sum is at least the plan's total
+    assert sum(g["runs"] for g in by_grid.values()) >= summary["to_compute"] == len(rows)
+    assert sum(w["runs"] for w in summary["to_compute_by_work"]) == len(rows)
+    hours = [w["device_hours"] for w in summary["to_compute_by_work"]]
+    assert hours == sorted(hours, reverse=True)
 
 
 def test_plan_validates_like_run(capsys, tmp_path):

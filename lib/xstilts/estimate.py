@@ -307,6 +307,14 @@ def plan_lines(grid_paths: list[str], scale: str, runs_dir: str | None = None, *
     est = Estimator(root, scale, mfu=mfu, peak_tflops=peak_tflops)
     total = todo = 0.0
     n_todo = n_unknown = 0
+    # where the hours still to compute go, so a study can be sized by its grid cells: per phase and
+    # task, and per grid (upstream runs included; a run several grids share counts in each)
+    by_work: dict[tuple[str, str], list] = {}
+    by_grid = {g: [0, 0.0] for g in the_plan["runs_by_grid"]}
+    grids_of = {}
+    for grid, rels in the_plan["runs_by_grid"].items():
+        for rel in rels:
+            grids_of.setdefault(rel, []).append(grid)
     for rel, job in the_plan["jobs"].items():
         cfg = job["params"]
         keys = [k for k in phases.get(job["phase"]).keys if k in phases.defining_params(cfg, job["phase"])]
@@ -327,12 +335,22 @@ def plan_lines(grid_paths: list[str], scale: str, runs_dir: str | None = None, *
             total += seconds
             todo += 0.0 if done else seconds
         n_todo += not done
+        if not done and not math.isnan(seconds):
+            cell = by_work.setdefault((job["phase"], work["what"]), [0, 0.0])
+            cell[0] += 1
+            cell[1] += seconds / 3600
+            for grid in grids_of.get(rel, []):
+                by_grid[grid][0] += 1
+                by_grid[grid][1] += seconds / 3600
         yield {"run": rel, "phase": job["phase"], "status": "finished" if done else "to compute",
                "hyperparameters": shown, "estimate": dict(work, device_hours=seconds / 3600, basis=basis)}
     yield {"summary": True, "scale": scale, "grids": [Path(g).stem for g in grid_paths],
            "device_kinds": sorted({device_kind(job["params"]) for job in the_plan["jobs"].values()}),
            "runs": len(the_plan["jobs"]), "to_compute": n_todo, "device_hours": total / 3600,
            "device_hours_to_compute": todo / 3600, "runs_not_estimated": n_unknown, "analyses": sorted(the_plan["analyses"]),
+           "to_compute_by_work": [{"phase": phase, "what": what, "runs": n, "device_hours": round(h, 2)}
+                                  for (phase, what), (n, h) in sorted(by_work.items(), key=lambda kv: -kv[1][1])],
+           "to_compute_by_grid": {g: {"runs": n, "device_hours": round(h, 2)} for g, (n, h) in sorted(by_grid.items())},
            "assumptions": sorted(est.assumptions) or ["throughput measured by finished runs (their result.json)"]}
 
 

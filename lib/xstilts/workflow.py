@@ -136,12 +136,14 @@ def plan(grid_paths: list[str], scale: str, runs_dir: str | None = None) -> dict
     root = Path(runs_dir or os.environ.get("XSTILTS_RUNS") or (P.REPO_ROOT / "runs")).resolve()
     jobs: dict[str, dict] = {}
     analyses = {}
-    for grid in grids:
+    members = {}  # grid -> every run it expands to, upstream runs included (`xstilts plan`'s breakdown)
+    for path, grid in zip(grid_paths, grids):
         cfgs = grid_runs(grid, scale)
         for cfg in cfgs:
             cfg["runs_dir"] = str(root)
         grid_jobs = jobs_for(cfgs, root)
         jobs.update(grid_jobs)
+        members[Path(path).stem] = sorted(grid_jobs)
         if grid.get("analysis"):
             needed = [r for r, j in grid_jobs.items() if j["phase"] == "target"]
             analyses.setdefault(grid["analysis"], set()).update(needed)
@@ -152,7 +154,7 @@ def plan(grid_paths: list[str], scale: str, runs_dir: str | None = None) -> dict
         raise P.ParamsError(f"{', '.join(grid_paths)} expand(s) to no runs and no analysis at the {scale} "
                             f"scale: check the grid's `grid:` / `runs:` and `scales: {{{scale}: ...}}`.")
     return {"scale": scale, "runs_root": str(root), "repo": str(P.REPO_ROOT), "jobs": jobs,
-            "analyses": {a: sorted(r) for a, r in analyses.items()},
+            "analyses": {a: sorted(r) for a, r in analyses.items()}, "runs_by_grid": members,
             "analysis_code": {a: [str(f) for f in analysis_code(a)] for a in analyses}}
 
 
