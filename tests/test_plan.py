@@ -154,3 +154,33 @@ def test_a_task_never_measured_takes_tokens_per_example_from_its_own_format(tmp_
     finished("xquad", "xquad", 2.0, 200)                       # a QA task measured: its 200 tokens/example
     secs, basis = estimate.Estimator(tmp_path, "offline").seconds({"params": cfg, "phase": "target"}, work)
     assert secs == pytest.approx(100 * 200 / 400) and "qa tasks' measured tokens/example" in basis
+
+
+def test_a_mix_never_measured_takes_its_tasks_tokens_per_example(tmp_path, monkeypatch):
+    # A's anli_plus+squad_v1+hellaswag+commonsenseqa: the first task's format (classification, ~40
+    # tokens) made a mix with HellaSwag's ~360-token examples look 6x cheaper than the one beside it
+    from xstilts import estimate
+    from xstilts.determinism import cpu_model
+
+    monkeypatch.setattr(P, "REPO_ROOT", tmp_path / "repo")
+    here = {"cpu": cpu_model(), "threads": 2}
+
+    def finished(name, names, tokens_per_example):
+        runs.write_json(tmp_path / "offline" / "intermediate" / name / runs.RESULT, {
+            "phase": "intermediate", "intermediate_tasks": names, "model": "m",
+            "train": {"train_examples_per_s": 10.0, "train_tokens_per_s": 10.0 * tokens_per_example},
+            "provenance": {"device": "cpu", "kernels": here}})
+
+    finished("nli", ["mnli"], 40)
+    finished("mc", ["hellaswag"], 360)
+    cfg = {"model": "m", "threads": 2, "device": "cpu", "scale": "offline", "max_length": 128,
+           "max_length_qa": 256, "max_length_retrieval": 128, "multitask_sampling": "uniform"}
+    work = {"what": "anli_plus+hellaswag", "train_examples": 100, "eval_examples": 0}
+    est = estimate.Estimator(tmp_path, "offline")
+    tpe, basis = est.unmeasured_tokens_per_example(cfg, "intermediate", "anli_plus+hellaswag")
+    # ANLI unmeasured: its format's measured median (MNLI's 40); HellaSwag its own 360; equal shares
+    assert tpe == pytest.approx((40 + 360) / 2) and "uniform mix" in basis
+    rate = estimate._median(est.measured[("intermediate", "m", "cpu")], "train_tokens_rate")
+    secs, basis = est.seconds({"params": cfg, "phase": "intermediate"}, work)
+    assert secs == pytest.approx(100 * 200 / rate) and "its tasks' tokens/example" in basis
+    assert est.unmeasured_tokens_per_example(cfg, "intermediate", "anli_plus")[0] == pytest.approx(40)

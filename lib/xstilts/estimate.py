@@ -177,6 +177,23 @@ class Estimator:
     def tokens_per_example(self, phase: str, what: str) -> float | None:
         return _median(self.measured.get((phase, what)) or [], "tpe")
 
+    def unmeasured_tokens_per_example(self, cfg: dict, phase: str, what: str) -> tuple[float, str]:
+        """Tokens per example of a run never measured. A multi-task mix: its tasks' tokens/example
+        (each measured alone, else from its format), averaged as the mix samples them (uniform:
+        equally; proportional: by training rows), since one NLI task in front of HellaSwag says
+        nothing about the mix's length; a single task: `format_tokens_per_example`."""
+        names = what.split("+")
+        if len(names) == 1:
+            return self.format_tokens_per_example(cfg, phase, what)
+        per_task = [self.tokens_per_example(phase, n) or self.format_tokens_per_example(cfg, phase, n)[0]
+                    for n in names]
+        weights = [1.0] * len(names)
+        if cfg["multitask_sampling"] == "proportional":
+            weights = [sum(self.rows(cfg, n, "train", lang, cfg["max_train_examples"])
+                           for lang in cfg["intermediate_languages"]) for n in names]
+        mean = sum(w * t for w, t in zip(weights, per_task)) / sum(weights)
+        return mean, f"its tasks' tokens/example ({cfg['multitask_sampling']} mix)"
+
     def format_tokens_per_example(self, cfg: dict, phase: str, what: str) -> tuple[float, str]:
         """Tokens per example of a task never measured: the measured median of tasks of its format
         (a QA window is ~5x a sentence pair, so other formats' tokens say little), else the format's
@@ -223,7 +240,7 @@ class Estimator:
         if max_steps > 0:
             steps = min(steps, max_steps)
         if budget > 0:  # a token budget fixes the steps (the mean length of this data decides how many)
-            tpe = self.tokens_per_example(phase, what) or cfg["max_length"] / 2
+            tpe = self.tokens_per_example(phase, what) or self.unmeasured_tokens_per_example(cfg, phase, what)[0]
             steps = budget / (tpe * batch * accum)
         steps += extra
         dev_evals = int(steps // cfg["eval_every"]) + 1 if cfg["eval_every"] else 1
@@ -271,7 +288,7 @@ class Estimator:
         other, where = _this_cpu(self.measured.get((phase, model, dev)) or [], dev, cfg["threads"])
         tpe, tpe_basis = self.tokens_per_example(phase, work["what"]), "its measured tokens/example"
         if tpe is None:
-            tpe, tpe_basis = self.format_tokens_per_example(cfg, phase, work["what"])
+            tpe, tpe_basis = self.unmeasured_tokens_per_example(cfg, phase, work["what"])
         train_tok, eval_tok = _median(other, "train_tokens_rate"), _median(other, "eval_tokens_rate")
         if eval_tok is None:
             eval_tok = self._target_eval(model, dev, "eval_tokens_rate")
