@@ -274,6 +274,20 @@ def test_a5_compares_arms_matched_in_tokens_or_flops_from_measured_budgets(tmp_p
     assert budget.loc[("continued MLM", "MLM 27k tokens"), "budget tokens"] == "28,500"
 
 
+def test_a5_sentence_follows_the_primary_comparisons_seeds_not_the_best_covered(tmp_path, monkeypatch):
+    # the larger budget starts with one seed while a smaller one has more: the primary's text must not
+    # promise intervals and a ledger test it does not have
+    scores = a5.a5_scores(_a5_runs(tmp_path, monkeypatch), "smoke", str(tmp_path))
+    scores = scores[~((scores["arm"] == "MLM 27k tokens") & (scores["seed"] == 1))]
+    tests = a5.a5_tests(scores)
+    macros = a5.a5_macros(tests, scores)
+    assert macros["a5 primary"] == "MNLI 150k tokens vs MLM 27k tokens"
+    assert macros["a5 seeds"] == 2 and macros["a5 primary seeds"] == 1
+    assert macros["a5 seeds sentence"].startswith("with one seed there is no interval")
+    full = a5.a5_scores(_a5_runs(tmp_path / "b", monkeypatch), "smoke", str(tmp_path / "b"))
+    assert a5.a5_macros(a5.a5_tests(full), full)["a5 seeds sentence"].startswith("the intervals are over seeds")
+
+
 def test_a5_is_loud_when_no_budgets_match(tmp_path, monkeypatch):
     with pytest.raises(results.MissingResults, match="matched budget"):
         a5.a5_scores(_a5_runs(tmp_path, monkeypatch, arms=("none", "mlm150", "mnli_long")), "smoke", str(tmp_path))
