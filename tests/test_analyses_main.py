@@ -203,6 +203,7 @@ def test_claims_ledger_columns_holm_and_verdicts():
     assert by.loc["Question B: mixed-language intermediate data does not beat English-only", "verdict"] == "not testable at this scale"
     macros = a6.claims_macros(claims)
     assert macros["a6 claims"] == len(a6.CLAIMS)
+    assert macros["a6 fewest seeds"] == macros["a6 seeds"] == 3   # the notebook's "tested, each with 3-3 seeds"
     assert sum(macros[f"a6 {v.split(' (')[0]}"] for v in a6.VERDICTS) == len(claims)
     # each research question's row, for its own section: not run here, so not testable, no p-value
     assert macros["a6 question C verdict"] == by.loc[[c for c in by.index if c.startswith("Question C:")][0], "verdict"]

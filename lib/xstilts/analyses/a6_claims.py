@@ -378,7 +378,9 @@ def claims_macros(table: pd.DataFrame, margin: float = MARGIN) -> dict:
     return ({f"a6 {v.split(' (')[0]}": int(counts.get(v, 0)) for v in VERDICTS}
             | {"a6 claims": len(table), "a6 tested": tested,
                "a6 tests": int(table["p"].notna().sum() + table["p TOST"].notna().sum()),
-               "a6 margin": float(margin), "a6 seeds": int(table["seeds"].max())}
+               "a6 margin": float(margin), "a6 seeds": int(table["seeds"].max()),
+               # the fewest seeds behind a tested claim: the notebook's sentence gives the range
+               "a6 fewest seeds": int(table.loc[table["p"].notna(), "seeds"].min()) if tested else 0}
             | cost_macros(ledger.runs_totals(table.attrs.get("runs", [])), table.attrs.get("scale"))
             | question_macros(table))
 
