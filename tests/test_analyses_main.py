@@ -465,3 +465,16 @@ def test_question_macros_give_each_questions_verdict_and_p_values_as_text():
                           {"claim": "XNLI gains least", "verdict": "supported", "p": 0.001, "p Holm": 0.01}])
     assert a6.question_macros(table) == {"a6 question C verdict": "inconclusive (underpowered)",
                                          "a6 question C p": "0.055", "a6 question C p Holm": "0.436"}
+
+
+def test_the_setup_names_the_cpu_models_only_where_the_numbers_depend_on_them():
+    """MKL's AUTO branch (the `fast` kernels) gives the same bits only on the same CPU model, so the
+    Setup names the models those runs computed on; portable (smoke) and GPU runs have no such row."""
+    fast = {"device": "cpu", "kernels": {"mkl_cbwr": "AUTO", "cpu": "Intel(R) Xeon(R) Processor",
+                                         "cpu_family_model_stepping": "6/207/2"}}
+    assert paper.cpu_model(fast) == "Intel Xeon (family 6, model 207)"
+    old = {"device": "cpu", "kernels": {"mkl_cbwr": "AUTO", "cpu": "AMD EPYC"}}
+    assert paper.cpu_model(old) == "AMD EPYC (model not recorded)"
+    assert paper.cpu_model({"device": "cpu", "kernels": dict(fast["kernels"], mkl_cbwr="COMPATIBLE")}) is None
+    assert paper.cpu_model({"device": "cuda", "kernels": fast["kernels"]}) is None
+    assert paper._counted(["b", "a", "b"]) == "b (2 runs), a (1 run)"

@@ -215,7 +215,8 @@ SETUP_KEYS = {"model": "encoder",
               "mlm_head_warmup_steps": "MLM transform warm-up, encoder frozen (steps)",
               "mlm_batch_size": "continued-MLM batch", "mlm_probability": "MLM masking probability",
               "extra_target_steps": "extra target steps (the control)", "device": "device",
-              "threads": "CPU threads per run", "cpu_kernels": "CPU kernels (determinism.py)"}
+              "threads": "CPU threads per run", "cpu_kernels": "CPU kernels (determinism.py)",
+              "cpu_model": "CPU model, fast kernels (target runs)"}
 
 
 def _one(v) -> str:
@@ -243,6 +244,25 @@ def _by_task(pairs: list[tuple[str | None, object]]) -> str:
     others = {task for task, v in shown if v != common}
     exceptions = [f"{task}: " + ", ".join(sorted({v for t, v in shown if t == task})) for task in sorted(others)]
     return f"{common} ({'; '.join(exceptions)})"
+
+
+def cpu_model(provenance: dict) -> str | None:
+    """The CPU a run computed on, where its numbers depend on it: runs on MKL's AUTO branch (the
+    `fast` kernels) give the same bits only on the same CPU model, so the Setup names those models;
+    `portable` runs (smoke) and GPU runs give None. Runs from before the model was recorded say so."""
+    kernels = provenance.get("kernels") or {}
+    if provenance.get("device") != "cpu" or kernels.get("mkl_cbwr") != "AUTO":
+        return None
+    name = (kernels.get("cpu") or "CPU").replace("(R)", "").replace(" Processor", "")
+    fms = (kernels.get("cpu_family_model_stepping") or "").split("/")
+    return f"{name} (family {fms[0]}, model {fms[1]})" if len(fms) >= 2 else f"{name} (model not recorded)"
+
+
+def _counted(values: list) -> str:
+    """"A (12 runs), B (3 runs)", most runs first."""
+    counts = Counter(values)
+    return ", ".join(f"{v} ({n} run{'s' if n > 1 else ''})" for v, n in
+                     sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _phase_rate(cfg: dict, phase: str, kind: str) -> float:
@@ -285,6 +305,10 @@ def _setup_column(root: Path, scale: str, only: set[str] | None = None) -> tuple
                 value = f"{cfg['target_batch_size']} x {cfg['target_grad_accum']}"
             elif key == "device":
                 value = result["provenance"]["device"]
+            elif key == "cpu_model":
+                value = cpu_model(result["provenance"])
+                if value is None:
+                    continue
             elif key == "cpu_kernels" and key not in cfg:  # runs from before the key: MKL as recorded
                 kernels = (result["provenance"].get("kernels") or {})
                 value = f"MKL {kernels['mkl_cbwr']}" if kernels.get("mkl_cbwr") else "not pinned"
@@ -294,7 +318,8 @@ def _setup_column(root: Path, scale: str, only: set[str] | None = None) -> tuple
     for key in ("intermediate_head_learning_rate", "target_head_learning_rate", "mlm_head_learning_rate"):
         if not any(v for _, v in rows[key]):  # no run gave these heads a rate of their own: no row
             del rows[key]
-    return {SETUP_KEYS[k]: _by_task(v) for k, v in rows.items() if v}, n
+    return {SETUP_KEYS[k]: _counted([v for _, v in rows[k]]) if k == "cpu_model" else _by_task(v)
+            for k, v in rows.items() if v}, n
 
 
 def setup_table(scale: str, runs_dir: str | None = None, only: set[str] | None = None) -> pd.DataFrame:
