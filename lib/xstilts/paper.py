@@ -216,7 +216,7 @@ SETUP_KEYS = {"model": "encoder",
               "mlm_batch_size": "continued-MLM batch", "mlm_probability": "MLM masking probability",
               "extra_target_steps": "extra target steps (the control)", "device": "device",
               "threads": "CPU threads per run", "cpu_kernels": "CPU kernels (determinism.py)",
-              "cpu_model": "CPU model, fast kernels (target runs)"}
+              "cpu_model": "CPU family/model, fast kernels (target runs)"}
 
 
 def _one(v) -> str:
@@ -255,13 +255,13 @@ def cpu_model(provenance: dict) -> str | None:
         return None
     name = (kernels.get("cpu") or "CPU").replace("(R)", "").replace(" Processor", "")
     fms = (kernels.get("cpu_family_model_stepping") or "").split("/")
-    return f"{name} (family {fms[0]}, model {fms[1]})" if len(fms) >= 2 else f"{name} (model not recorded)"
+    return f"{name} {fms[0]}/{fms[1]}" if len(fms) >= 2 else f"{name} (model not recorded)"
 
 
 def _counted(values: list) -> str:
-    """"A (12 runs), B (3 runs)", most runs first."""
+    """"A (12), B (3)": each value with its number of runs, most runs first."""
     counts = Counter(values)
-    return ", ".join(f"{v} ({n} run{'s' if n > 1 else ''})" for v, n in
+    return ", ".join(f"{v} ({n})" for v, n in
                      sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
