@@ -472,9 +472,9 @@ def test_the_setup_names_the_cpu_models_only_where_the_numbers_depend_on_them():
     Setup names the models those runs computed on; portable (smoke) and GPU runs have no such row."""
     fast = {"device": "cpu", "kernels": {"mkl_cbwr": "AUTO", "cpu": "Intel(R) Xeon(R) Processor",
                                          "cpu_family_model_stepping": "6/207/2"}}
-    assert paper.cpu_model(fast) == "Intel Xeon 6/207"
+    assert paper.run_cpu(fast) == "Intel Xeon 6/207"
     old = {"device": "cpu", "kernels": {"mkl_cbwr": "AUTO", "cpu": "AMD EPYC"}}
-    assert paper.cpu_model(old) == "AMD EPYC (model not recorded)"
-    assert paper.cpu_model({"device": "cpu", "kernels": dict(fast["kernels"], mkl_cbwr="COMPATIBLE")}) is None
-    assert paper.cpu_model({"device": "cuda", "kernels": fast["kernels"]}) is None
+    assert paper.run_cpu(old) == "AMD EPYC (model not recorded)"
+    assert paper.run_cpu({"device": "cpu", "kernels": dict(fast["kernels"], mkl_cbwr="COMPATIBLE")}) is None
+    assert paper.run_cpu({"device": "cuda", "kernels": fast["kernels"]}) is None
     assert paper._counted(["b", "a", "b"]) == "b (2), a (1)"

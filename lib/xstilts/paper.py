@@ -246,7 +246,7 @@ def _by_task(pairs: list[tuple[str | None, object]]) -> str:
     return f"{common} ({'; '.join(exceptions)})"
 
 
-def cpu_model(provenance: dict) -> str | None:
+def run_cpu(provenance: dict) -> str | None:
     """The CPU a run computed on, where its numbers depend on it: runs on MKL's AUTO branch (the
     `fast` kernels) give the same bits only on the same CPU model, so the Setup names those models;
     `portable` runs (smoke) and GPU runs give None. Runs from before the model was recorded say so."""
@@ -306,7 +306,7 @@ def _setup_column(root: Path, scale: str, only: set[str] | None = None) -> tuple
             elif key == "device":
                 value = result["provenance"]["device"]
             elif key == "cpu_model":
-                value = cpu_model(result["provenance"])
+                value = run_cpu(result["provenance"])
                 if value is None:
                     continue
             elif key == "cpu_kernels" and key not in cfg:  # runs from before the key: MKL as recorded
