@@ -203,12 +203,27 @@ def test_claims_ledger_columns_holm_and_verdicts():
     assert by.loc["Question B: mixed-language intermediate data does not beat English-only", "verdict"] == "not testable at this scale"
     macros = a6.claims_macros(claims)
     assert macros["a6 claims"] == len(a6.CLAIMS)
-    assert macros["a6 fewest seeds"] == macros["a6 seeds"] == 3   # the notebook's "tested, each with 3-3 seeds"
+    assert macros["a6 fewest seeds"] == macros["a6 most seeds"] == 3
+    # equal ends read as one number, not "3-3"
+    assert f"are tested, each with 3 seeds (column n)" in a6.summary_sentence(claims)
     assert sum(macros[f"a6 {v.split(' (')[0]}"] for v in a6.VERDICTS) == len(claims)
     # each research question's row, for its own section: not run here, so not testable, no p-value
     assert macros["a6 question C verdict"] == by.loc[[c for c in by.index if c.startswith("Question C:")][0], "verdict"]
     assert macros["a6 question C verdict"] == "not testable at this scale" and macros["a6 question D p Holm"] == "--"
     assert macros["a6 question B verdict"] == "not testable at this scale"
+
+
+def test_summary_sentence_states_the_seed_range():
+    def table(rows):
+        return pd.DataFrame(rows, columns=["claim", "verdict", "p", "p TOST", "seeds"])
+    mixed = table([["x", "supported", 0.01, None, 2], ["y", "inconclusive (underpowered)", 0.4, 0.3, 5],
+                   ["z", "not testable at this scale", None, None, 1]])
+    assert a6.summary_sentence(mixed) == ("Of 3 claims, 2 are tested, each with 2-5 seeds (column n): 1 supported, "
+                                          "0 contradicted, 1 inconclusive (underpowered); 1 is not testable at this scale.")
+    # nothing tested (a smoke grid that ran no comparison): no seed range at all
+    untested = table([["z", "not testable at this scale", None, None, 1], ["w", "not testable at this scale", None, None, 0]])
+    assert a6.summary_sentence(untested) == ("Of 2 claims, none is tested: 0 supported, 0 contradicted, "
+                                             "0 inconclusive (underpowered); 2 are not testable at this scale.")
 
 
 def test_verdicts_come_from_tests():

@@ -378,11 +378,34 @@ def claims_macros(table: pd.DataFrame, margin: float = MARGIN) -> dict:
     return ({f"a6 {v.split(' (')[0]}": int(counts.get(v, 0)) for v in VERDICTS}
             | {"a6 claims": len(table), "a6 tested": tested,
                "a6 tests": int(table["p"].notna().sum() + table["p TOST"].notna().sum()),
-               "a6 margin": float(margin), "a6 seeds": int(table["seeds"].max()),
-               # the fewest seeds behind a tested claim: the notebook's sentence gives the range
-               "a6 fewest seeds": int(table.loc[table["p"].notna(), "seeds"].min()) if tested else 0}
+               "a6 margin": float(margin)}
+            | seeds_macros(table)
             | cost_macros(ledger.runs_totals(table.attrs.get("runs", [])), table.attrs.get("scale"))
             | question_macros(table))
+
+
+def seeds_macros(table: pd.DataFrame) -> dict:
+    """The fewest and most seeds behind a tested claim (0 when none is tested)."""
+    seeds = table.loc[table["p"].notna(), "seeds"]
+    return {"a6 fewest seeds": int(seeds.min()) if len(seeds) else 0,
+            "a6 most seeds": int(seeds.max()) if len(seeds) else 0}
+
+
+def summary_sentence(table: pd.DataFrame) -> str:
+    """The ledger in one sentence, as the notebook and README state it: claims tested, with how many
+    seeds, and the count of each verdict."""
+    m = claims_macros(table)
+    if m["a6 tested"] == 0:
+        tested = "none is tested"
+    else:
+        seeds = (str(m["a6 most seeds"]) if m["a6 fewest seeds"] == m["a6 most seeds"]
+                 else f"{m['a6 fewest seeds']}-{m['a6 most seeds']}")
+        tested = f"{m['a6 tested']} {'is' if m['a6 tested'] == 1 else 'are'} tested, each with {seeds} seeds (column n)"
+    verdicts = (f"{m['a6 supported']} supported, {m['a6 contradicted']} contradicted, "
+                f"{m['a6 inconclusive']} inconclusive (underpowered)")
+    return (f"Of {m['a6 claims']} claims, {tested}: {verdicts}; "
+            f"{m['a6 not testable at this scale']} {'is' if m['a6 not testable at this scale'] == 1 else 'are'} "
+            f"not testable at this scale.")
 
 
 def question_macros(table: pd.DataFrame) -> dict:
