@@ -133,17 +133,20 @@ def test_sweep_table_marks_the_chosen_recipe_and_says_what_a_failed_task_needed(
     swept = [(cfg(3e-5, 0.0), result("xcopa", 58.0, True)), (cfg(1e-4, 1e-3), result("xcopa", 55.0, True)),
              (cfg(3e-5, 0.0, ["siqa"]), result("siqa", 41.0, False, 200, 100 / 3)),
              (cfg(1e-4, 0.0, ["siqa"]), result("siqa", 41.2, False, 200, 100 / 3)),
-             (cfg(1e-4, 1e-3, ["siqa"]), None)]
+             (cfg(1e-4, 1e-3, ["siqa"]), None),
+             (cfg(3e-5, 0.0, ["anli_plus"]), result("anli_plus", 34.0, True, 200, 33.0))]
     table = recipe_sweep.sweep_table(swept)
-    assert table.attrs["runs"] == (4, 5) and len(table) == 4
+    assert table.attrs["runs"] == (5, 6) and len(table) == 5
     siqa = table.loc["siqa"]
     # within the 0.5-point tie, the lower learning rate wins
     assert list(siqa["chosen"]) == ["yes", ""] and list(siqa["budget"]) == ["250 steps"] * 2
     assert set(table.loc["xcopa", "chosen"]) == {""} and set(table.loc["xcopa", "needed"]) == {59.0}
     text = recipe_sweep.sweep_text(table)
-    assert "4 of the recipe sweep's 5 cells" in text
+    assert "5 of the recipe sweep's 6 cells" in text
+    # the needed score is a percentage: on 200 items 39.0 means 78 items, not 39
+    assert "anli_plus: none of its 1 recipes passed its dev check (best dev 34.0 against 33.0; passing needs 39.0 (78 of 200 dev items))" in text
     assert "siqa: learning rate 3e-05, 250 steps chosen (dev 41.0 against 33.3)" in text
-    assert "xcopa: none of its 2 recipes passed its dev check (best dev 58.0 against 50.0; passing needs 59 of 100" in text
+    assert "xcopa: none of its 2 recipes passed its dev check (best dev 58.0 against 50.0; passing needs 59.0 (59 of 100 dev items))" in text
     assert recipe_sweep.shown(table).loc["xcopa", "head learning rate"].tolist() == ["= lr", "1e-03"]
     assert recipe_sweep.sweep_text(recipe_sweep.sweep_table([])) == "The recipe sweep has no runs at this scale."
 

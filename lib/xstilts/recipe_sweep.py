@@ -139,8 +139,12 @@ def task_text(task: str, rows: pd.DataFrame, recipe: dict | None = None) -> str:
                      "; not yet in tasks.yaml's offline recipe, so the study's runs do not use it")
         return (f"{task}: learning rate {r['learning rate']:g}{head}, {r['budget']} chosen "
                 f"(dev {r['dev']:.1f} against {r['baseline']:.1f}){where}")
-    needed = rows["needed"].dropna()
-    need = f"; passing needs {needed.max():.0f} of {int(rows['dev items'].max())} dev items" if len(needed) else ""
+    need = ""
+    if rows["needed"].notna().any():
+        # the hardest cell to pass: its needed dev score, and that score as items of its dev set
+        hardest = rows.reset_index(drop=True).loc[lambda r: r["needed"].idxmax()]
+        n = int(hardest["dev items"])
+        need = f"; passing needs {hardest['needed']:.1f} ({round(hardest['needed'] * n / 100)} of {n} dev items)"
     return (f"{task}: none of its {len(rows)} recipes passed its dev check (best dev {rows['dev'].max():.1f} "
             f"against {rows['baseline'].max():.1f}{need})")
 
