@@ -142,7 +142,7 @@ def task_text(task: str, rows: pd.DataFrame, recipe: dict | None = None) -> str:
     need = ""
     if rows["needed"].notna().any():
         # the hardest cell to pass: its needed dev score, and that score as items of its dev set
-        hardest = rows.reset_index(drop=True).loc[lambda r: r["needed"].idxmax()]
+        hardest = rows.sort_values("needed", na_position="first").iloc[-1]
         n = int(hardest["dev items"])
         need = f"; passing needs {hardest['needed']:.1f} ({round(hardest['needed'] * n / 100)} of {n} dev items)"
     return (f"{task}: none of its {len(rows)} recipes passed its dev check (best dev {rows['dev'].max():.1f} "

@@ -392,20 +392,23 @@ def seeds_macros(table: pd.DataFrame) -> dict:
 
 
 def summary_sentence(table: pd.DataFrame) -> str:
-    """The ledger in one sentence, as the notebook and README state it: claims tested, with how many
-    seeds, and the count of each verdict."""
+    """The ledger in one sentence, as the a6 notebook prints it: claims tested, with how many seeds,
+    and the count of each verdict."""
     m = claims_macros(table)
+
+    def count(n: int) -> str:
+        return f"{n} {'is' if n == 1 else 'are'}"
+
     if m["a6 tested"] == 0:
         tested = "none is tested"
     else:
         seeds = (str(m["a6 most seeds"]) if m["a6 fewest seeds"] == m["a6 most seeds"]
                  else f"{m['a6 fewest seeds']}-{m['a6 most seeds']}")
-        tested = f"{m['a6 tested']} {'is' if m['a6 tested'] == 1 else 'are'} tested, each with {seeds} seeds (column n)"
+        tested = f"{count(m['a6 tested'])} tested, each with {seeds} seeds (column n)"
     verdicts = (f"{m['a6 supported']} supported, {m['a6 contradicted']} contradicted, "
                 f"{m['a6 inconclusive']} inconclusive (underpowered)")
     return (f"Of {m['a6 claims']} claims, {tested}: {verdicts}; "
-            f"{m['a6 not testable at this scale']} {'is' if m['a6 not testable at this scale'] == 1 else 'are'} "
-            f"not testable at this scale.")
+            f"{count(m['a6 not testable at this scale'])} not testable at this scale.")
 
 
 def question_macros(table: pd.DataFrame) -> dict:
