@@ -203,7 +203,8 @@ def test_smoke_and_offline_runs_keep_their_hashes_and_parameters():
     left the offline a0 and a2 grids (a2's 12 STS-B and a3's 18 runs renamed, a0's 30 and a2's 12
     XQuAD runs gone; none of them had run), and when a2's offline grid got seeds 3 and 4 (16 runs added,
 its 24 others unchanged), and when a5's offline arms all got a 1e-3 head rate (its none and MNLI-arm runs
-renamed, none of them run; its three finished MLM-arm runs unchanged). `python tests/test_recipes.py` rewrites it:
+renamed, none of them run; its three finished MLM-arm runs unchanged), and when CommonsenseQA got its
+offline recipe (a1's 40 runs that train it renamed, none of them run). `python tests/test_recipes.py` rewrites it:
     only for a change that is meant to move run folders."""
     before = json.loads(FIXTURE.read_text())
     now = _current()
