@@ -78,6 +78,9 @@ def test_recipe_rule_picks_the_best_passing_run_ties_to_the_lower_learning_rate(
     assert chosen["ud_parse"]["params"] == {"learning_rate": 3e-5, "head_learning_rate": 1e-3}
     assert chosen["ud_parse"]["failed"] == 1 and chosen["ud_parse"]["runs"] == 4
     assert recipe_sweep.choose([run(1e-4, 0.0, 10.0, failed=True)])["ud_parse"]["params"] is None
+    # one cell still to run: no choice, even though a finished cell passed
+    pending = recipe_sweep.choose([run(1e-4, 1e-3, 70.2), ({"intermediate_tasks": ["ud_parse"]}, None)])["ud_parse"]
+    assert pending["params"] is None and pending["unfinished"] == 1 and pending["runs"] == 1
 
 
 def test_the_chosen_recipe_is_written_in_its_phase_keys_and_the_sweep_says_whether_tasks_yaml_holds_it(monkeypatch):
@@ -133,16 +136,21 @@ def test_sweep_table_marks_the_chosen_recipe_and_says_what_a_failed_task_needed(
     swept = [(cfg(3e-5, 0.0), result("xcopa", 58.0, True)), (cfg(1e-4, 1e-3), result("xcopa", 55.0, True)),
              (cfg(3e-5, 0.0, ["siqa"]), result("siqa", 41.0, False, 200, 100 / 3)),
              (cfg(1e-4, 0.0, ["siqa"]), result("siqa", 41.2, False, 200, 100 / 3)),
-             (cfg(1e-4, 1e-3, ["siqa"]), None),
-             (cfg(3e-5, 0.0, ["anli_plus"]), result("anli_plus", 34.0, True, 200, 33.0))]
+             (cfg(3e-5, 0.0, ["anli_plus"]), result("anli_plus", 34.0, True, 200, 33.0)),
+             # a task with a cell still to run gets no recipe yet, however good its finished cells
+             (cfg(3e-5, 0.0, ["squad_v1"]), result("squad_v1", 60.0, False, 200, 10.0)),
+             (cfg(1e-4, 0.0, ["squad_v1"]), None), (cfg(1e-4, 0.0, ["cosmosqa"]), None)]
     table = recipe_sweep.sweep_table(swept)
-    assert table.attrs["runs"] == (5, 6) and len(table) == 5
+    assert table.attrs["runs"] == (6, 8) and len(table) == 6
+    assert set(table.loc[["squad_v1"], "chosen"]) == {""} and "squad_v1" not in table.attrs["recipes"]
     siqa = table.loc["siqa"]
     # within the 0.5-point tie, the lower learning rate wins
     assert list(siqa["chosen"]) == ["yes", ""] and list(siqa["budget"]) == ["250 steps"] * 2
     assert set(table.loc["xcopa", "chosen"]) == {""} and set(table.loc["xcopa", "needed"]) == {59.0}
     text = recipe_sweep.sweep_text(table)
-    assert "5 of the recipe sweep's 6 cells" in text
+    assert "6 of the recipe sweep's 8 cells" in text
+    assert ("squad_v1: 1 of its 2 recipes have finished (1 passed its dev check; best dev so far 60.0 against "
+            "10.0); the rule chooses once all have") in text and "cosmosqa" not in text
     # the needed score is a percentage: on 200 items 39.0 means 78 items, not 39
     assert "anli_plus: none of its 1 recipes passed its dev check (best dev 34.0 against 33.0; passing needs 39.0 (78 of 200 dev items))" in text
     assert "siqa: learning rate 3e-05, 250 steps chosen (dev 41.0 against 33.3)" in text
@@ -255,19 +263,22 @@ def test_xstilts_recipes_prints_each_choice_and_the_entry_tasks_yaml_lacks(monke
         return ({"intermediate_tasks": [], "learning_rate": lr, "head_learning_rate": head, "target_epochs": 4.0},
                 {"dev_check": {"pawsx": {"score": score, "failed": failed}}})
 
-    swept = [cell(3e-5, 0.0, 71.0), cell(1e-4, 0.0, 55.0, failed=True), (cell(1e-4, 1e-3, 0)[0], None),
+    squad = {"intermediate_tasks": ["squad_v1"], "learning_rate": 3e-5, "head_learning_rate": 0.0}
+    swept = [cell(3e-5, 0.0, 71.0), cell(1e-4, 0.0, 55.0, failed=True), cell(1e-4, 1e-3, 70.0),
              ({"intermediate_tasks": ["siqa"], "learning_rate": 3e-5, "head_learning_rate": 0.0},
-              {"dev_check": {"siqa": {"score": 34.0, "failed": True}}})]
+              {"dev_check": {"siqa": {"score": 34.0, "failed": True}}}),
+             (squad, {"dev_check": {"squad_v1": {"score": 60.0, "failed": False}}}), (squad, None)]
     monkeypatch.setattr(recipe_sweep, "sweep_runs", lambda scale, runs_dir=None: swept)
     registry = dict(tasks.all_tasks())
     monkeypatch.setattr(tasks, "all_tasks", lambda: registry)
     registry["pawsx"] = dict(registry["pawsx"], recipe={"full": registry["pawsx"]["recipe"]["full"]})
     assert cli.main(["recipes"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "3 of the recipe sweep's 4 cells have finished at offline scale."
+    assert out[0] == "5 of the recipe sweep's 6 cells have finished at offline scale."
     assert out[1].startswith("pawsx: {target_epochs: 4.0, target_learning_rate: 3.0e-05}, English dev 71.0 "
-                             "(2 cell(s), 1 failed their dev check); not in tasks.yaml yet: add `offline: {target_epochs")
+                             "(3 cell(s), 1 failed their dev check); not in tasks.yaml yet: add `offline: {target_epochs")
     assert out[2] == "siqa: no recipe (1 cell(s), 1 failed their dev check); the scale's defaults stay."
+    assert out[3] == "squad_v1: 1 of 2 cell(s) finished (0 failed their dev check); the rule chooses once all have."
     registry["pawsx"] = dict(registry["pawsx"], recipe={"offline": {"target_learning_rate": 3e-5, "target_epochs": 4.0}})
     cli.main(["recipes"])
     assert "; tasks.yaml holds it." in capsys.readouterr().out.splitlines()[1]

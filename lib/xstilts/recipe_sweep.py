@@ -1,9 +1,11 @@
 """Choosing each task's offline recipe from the sweep (params/experiments/sweep_offline_recipes.yaml).
 
-The rule, on English dev only: among a task's sweep runs that did not fail their dev check
-(devcheck.py: significantly above the majority/chance baseline), take the highest English dev
-score; any run within `TIE` points of it counts as tied, and ties go to the lower learning rate,
-then the lower head learning rate (the more conservative recipe). No test score is read.
+The rule, on English dev only, once every one of a task's cells has finished (choosing among the
+cells that happen to have finished would make the recipe depend on the order they ran in): among a
+task's sweep runs that did not fail their dev check (devcheck.py: significantly above the
+majority/chance baseline), take the highest English dev score; any run within `TIE` points of it
+counts as tied, and ties go to the lower learning rate, then the lower head learning rate (the more
+conservative recipe). No test score is read.
 """
 from __future__ import annotations
 
@@ -38,20 +40,33 @@ def as_recipe(params: dict) -> dict:
     return out
 
 
-def choose(results: list[tuple[dict, dict]]) -> dict[str, dict]:
-    """(params, result.json) pairs of sweep runs -> {task: {"params": the cell's swept values,
-    "recipe": the same as a tasks.yaml recipe (as_recipe), "dev": score, "runs": n, "failed": n}};
-    a task whose every run failed maps to {"params": None, "recipe": None, ...}."""
+def _task_of(cfg: dict) -> str:
+    """The task an unfinished sweep cell tunes (a finished one names it in its dev check)."""
+    return cfg["intermediate_tasks"][0] if cfg.get("intermediate_tasks") else cfg["target_task"]
+
+
+def choose(results: list[tuple[dict, dict | None]]) -> dict[str, dict]:
+    """(params, result.json, or None while the cell is unfinished) pairs of sweep runs -> {task:
+    {"params": the cell's swept values, "recipe": the same as a tasks.yaml recipe (as_recipe), "dev":
+    score, "runs": finished n, "unfinished": n, "failed": n}}; a task whose every run failed, or with a
+    cell still unfinished, maps to {"params": None, "recipe": None, ...}: the rule picks among all of a
+    task's cells, never among those that happen to have finished."""
     by_task: dict[str, list] = {}
+    unfinished: dict[str, int] = {}
     for params, result in results:
+        if result is None:
+            unfinished[_task_of(params)] = unfinished.get(_task_of(params), 0) + 1
+            continue
         found = _task_and_check(result)
         if found:
             by_task.setdefault(found[0], []).append((params, found[1]))
     chosen = {}
-    for task, runs in sorted(by_task.items()):
+    for task in sorted(set(by_task) | set(unfinished)):
+        runs = by_task.get(task, [])
         ok = [(p, c) for p, c in runs if not c["failed"]]
-        entry = {"runs": len(runs), "failed": len(runs) - len(ok), "params": None, "recipe": None, "dev": None}
-        if ok:
+        entry = {"runs": len(runs), "unfinished": unfinished.get(task, 0), "failed": len(runs) - len(ok),
+                 "params": None, "recipe": None, "dev": None}
+        if ok and not entry["unfinished"]:
             best = max(c["score"] for _, c in ok)
             tied = [(p, c) for p, c in ok if c["score"] >= best - TIE]
             params, check = min(tied, key=lambda pc: (pc[0]["learning_rate"], pc[0]["head_learning_rate"]))
@@ -91,7 +106,7 @@ def sweep_table(swept: list[tuple[dict, dict | None]]) -> pd.DataFrame:
     """One row per finished sweep run: the recipe, its English dev check, the score it needed to pass
     (binomial checks), and which recipe the rule chose. attrs["runs"] = (finished, planned)."""
     finished = [(cfg, result) for cfg, result in swept if result is not None]
-    chosen = choose(finished)
+    chosen = choose(swept)
     rows = []
     for cfg, result in finished:
         found = _task_and_check(result)
@@ -114,6 +129,7 @@ def sweep_table(swept: list[tuple[dict, dict | None]]) -> pd.DataFrame:
              .set_index("task")[columns] if rows else pd.DataFrame(columns=["task", *columns]).set_index("task"))
     table.attrs["runs"] = (len(finished), len(swept))
     table.attrs["recipes"] = {task: entry["recipe"] for task, entry in chosen.items() if entry["recipe"]}
+    table.attrs["unfinished"] = {task: entry["unfinished"] for task, entry in chosen.items() if entry["unfinished"]}
     return table
 
 
@@ -126,9 +142,14 @@ def applied(task: str, recipe: dict, scale: str = "offline") -> bool:
     return all(held.get(k) == v for k, v in recipe.items())
 
 
-def task_text(task: str, rows: pd.DataFrame, recipe: dict | None = None) -> str:
-    """One task's sweep outcome in words: the chosen recipe (and whether tasks.yaml holds it yet), or
-    that none passed and what passing needs."""
+def task_text(task: str, rows: pd.DataFrame, recipe: dict | None = None, unfinished: int = 0) -> str:
+    """One task's sweep outcome in words: the chosen recipe (and whether tasks.yaml holds it yet),
+    that none passed and what passing needs, or, while cells are unfinished, how far it has got."""
+    if unfinished:
+        passed = int((rows["failed"] == "no").sum())
+        return (f"{task}: {len(rows)} of its {len(rows) + unfinished} recipes have finished ({passed} passed its "
+                f"dev check; best dev so far {rows['dev'].max():.1f} against {rows['baseline'].max():.1f}); "
+                f"the rule chooses once all have")
     picked = rows[rows["chosen"] == "yes"]
     if len(picked):
         r = picked.iloc[0]
@@ -154,8 +175,9 @@ def sweep_text(table: pd.DataFrame) -> str:
     finished, planned = table.attrs["runs"]
     if planned == 0:
         return "The recipe sweep has no runs at this scale."
-    recipes = table.attrs.get("recipes", {})
-    parts = [task_text(task, rows, recipes.get(task)) for task, rows in table.groupby(level=0, sort=True)]
+    recipes, unfinished = table.attrs.get("recipes", {}), table.attrs.get("unfinished", {})
+    parts = [task_text(task, rows, recipes.get(task), unfinished.get(task, 0))
+             for task, rows in table.groupby(level=0, sort=True)]
     found = "; ".join(parts) + "." if parts else "no task has a finished run yet."
     return f"{finished} of the recipe sweep's {planned} cells (task x recipe) have finished. Per task, {found}"
 
@@ -175,8 +197,8 @@ def macros(table: pd.DataFrame) -> dict:
     from xstilts import results
 
     finished, planned = table.attrs["runs"]
-    recipes = table.attrs.get("recipes", {})
-    per_task = {f"sweep {task}": results.tex(task_text(task, rows, recipes.get(task)))
+    recipes, unfinished = table.attrs.get("recipes", {}), table.attrs.get("unfinished", {})
+    per_task = {f"sweep {task}": results.tex(task_text(task, rows, recipes.get(task), unfinished.get(task, 0)))
                 for task, rows in table.groupby(level=0, sort=True)}
     return {"sweep runs finished": finished, "sweep runs planned": planned,
             "sweep sentence": results.tex(sweep_text(table)), **per_task}
@@ -191,8 +213,13 @@ def report(scale: str = "offline", runs_dir: str | None = None) -> str:
     swept = sweep_runs(scale, runs_dir)
     finished = [(cfg, result) for cfg, result in swept if result is not None]
     lines = [f"{len(finished)} of the recipe sweep's {len(swept)} cells have finished at {scale} scale."]
-    for task, entry in choose(finished).items():
+    for task, entry in choose(swept).items():
         done = f"{entry['runs']} cell(s), {entry['failed']} failed their dev check"
+        if entry["unfinished"]:
+            if entry["runs"]:
+                lines.append(f"{task}: {entry['runs']} of {entry['runs'] + entry['unfinished']} cell(s) finished "
+                             f"({entry['failed']} failed their dev check); the rule chooses once all have.")
+            continue
         if entry["recipe"] is None:
             lines.append(f"{task}: no recipe ({done}); the scale's defaults stay.")
             continue
