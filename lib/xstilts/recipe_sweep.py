@@ -147,7 +147,8 @@ def task_text(task: str, rows: pd.DataFrame, recipe: dict | None = None, unfinis
     that none passed and what passing needs, or, while cells are unfinished, how far it has got."""
     if unfinished:
         passed = int((rows["failed"] == "no").sum())
-        return (f"{task}: {len(rows)} of its {len(rows) + unfinished} recipes have finished ({passed} passed its "
+        verb = "has" if len(rows) == 1 else "have"
+        return (f"{task}: {len(rows)} of its {len(rows) + unfinished} recipes {verb} finished ({passed} passed its "
                 f"dev check; best dev so far {rows['dev'].max():.1f} against {rows['baseline'].max():.1f}); "
                 f"the rule chooses once all have")
     picked = rows[rows["chosen"] == "yes"]
