@@ -149,7 +149,7 @@ def test_sweep_table_marks_the_chosen_recipe_and_says_what_a_failed_task_needed(
     assert set(table.loc["xcopa", "chosen"]) == {""} and set(table.loc["xcopa", "needed"]) == {59.0}
     text = recipe_sweep.sweep_text(table)
     assert "6 of the recipe sweep's 8 cells" in text
-    assert ("squad_v1: 1 of its 2 recipes has finished (1 passed its dev check; best dev so far 60.0 against "
+    assert ("squad_v1: 1 of its 2 recipes has finished (1 passed the dev check; best dev so far 60.0 against "
             "10.0); the rule chooses once all have") in text and "cosmosqa" not in text
     # the needed score is a percentage: on 200 items 39.0 means 78 items, not 39
     assert "anli_plus: none of its 1 recipes passed its dev check (best dev 34.0 against 33.0; passing needs 39.0 (78 of 200 dev items))" in text

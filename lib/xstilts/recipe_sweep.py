@@ -148,7 +148,7 @@ def task_text(task: str, rows: pd.DataFrame, recipe: dict | None = None, unfinis
     if unfinished:
         passed = int((rows["failed"] == "no").sum())
         verb = "has" if len(rows) == 1 else "have"
-        return (f"{task}: {len(rows)} of its {len(rows) + unfinished} recipes {verb} finished ({passed} passed its "
+        return (f"{task}: {len(rows)} of its {len(rows) + unfinished} recipes {verb} finished ({passed} passed the "
                 f"dev check; best dev so far {rows['dev'].max():.1f} against {rows['baseline'].max():.1f}); "
                 f"the rule chooses once all have")
     picked = rows[rows["chosen"] == "yes"]
