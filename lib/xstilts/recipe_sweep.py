@@ -9,6 +9,8 @@ conservative recipe). No test score is read.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import pandas as pd
 
 from xstilts import devcheck, runs
@@ -52,10 +54,9 @@ def choose(results: list[tuple[dict, dict | None]]) -> dict[str, dict]:
     cell still unfinished, maps to {"params": None, "recipe": None, ...}: the rule picks among all of a
     task's cells, never among those that happen to have finished."""
     by_task: dict[str, list] = {}
-    unfinished: dict[str, int] = {}
+    unfinished = Counter(_task_of(params) for params, result in results if result is None)
     for params, result in results:
         if result is None:
-            unfinished[_task_of(params)] = unfinished.get(_task_of(params), 0) + 1
             continue
         found = _task_and_check(result)
         if found:
@@ -64,7 +65,7 @@ def choose(results: list[tuple[dict, dict | None]]) -> dict[str, dict]:
     for task in sorted(set(by_task) | set(unfinished)):
         runs = by_task.get(task, [])
         ok = [(p, c) for p, c in runs if not c["failed"]]
-        entry = {"runs": len(runs), "unfinished": unfinished.get(task, 0), "failed": len(runs) - len(ok),
+        entry = {"runs": len(runs), "unfinished": unfinished[task], "failed": len(runs) - len(ok),
                  "params": None, "recipe": None, "dev": None}
         if ok and not entry["unfinished"]:
             best = max(c["score"] for _, c in ok)
@@ -171,14 +172,19 @@ def task_text(task: str, rows: pd.DataFrame, recipe: dict | None = None, unfinis
             f"against {rows['baseline'].max():.1f}{need})")
 
 
+def task_texts(table: pd.DataFrame) -> dict[str, str]:
+    """task_text for every task with a finished sweep run, in task order."""
+    recipes, unfinished = table.attrs.get("recipes", {}), table.attrs.get("unfinished", {})
+    return {task: task_text(task, rows, recipes.get(task), unfinished.get(task, 0))
+            for task, rows in table.groupby(level=0, sort=True)}
+
+
 def sweep_text(table: pd.DataFrame) -> str:
     """What the sweep found so far, per task, in a sentence a paper can print."""
     finished, planned = table.attrs["runs"]
     if planned == 0:
         return "The recipe sweep has no runs at this scale."
-    recipes, unfinished = table.attrs.get("recipes", {}), table.attrs.get("unfinished", {})
-    parts = [task_text(task, rows, recipes.get(task), unfinished.get(task, 0))
-             for task, rows in table.groupby(level=0, sort=True)]
+    parts = list(task_texts(table).values())
     found = "; ".join(parts) + "." if parts else "no task has a finished run yet."
     return f"{finished} of the recipe sweep's {planned} cells (task x recipe) have finished. Per task, {found}"
 
@@ -198,9 +204,7 @@ def macros(table: pd.DataFrame) -> dict:
     from xstilts import results
 
     finished, planned = table.attrs["runs"]
-    recipes, unfinished = table.attrs.get("recipes", {}), table.attrs.get("unfinished", {})
-    per_task = {f"sweep {task}": results.tex(task_text(task, rows, recipes.get(task), unfinished.get(task, 0)))
-                for task, rows in table.groupby(level=0, sort=True)}
+    per_task = {f"sweep {task}": results.tex(text) for task, text in task_texts(table).items()}
     return {"sweep runs finished": finished, "sweep runs planned": planned,
             "sweep sentence": results.tex(sweep_text(table)), **per_task}
 
