@@ -83,6 +83,42 @@ def test_recipe_rule_picks_the_best_passing_run_ties_to_the_lower_learning_rate(
     assert pending["params"] is None and pending["unfinished"] == 1 and pending["runs"] == 1
 
 
+def test_one_recipe_for_tasks_trained_together_keeps_the_most_of_the_worst_tasks_best_gain():
+    def run(task, lr, head, score, baseline, failed=False):
+        return ({"intermediate_tasks": [task], "learning_rate": lr, "head_learning_rate": head},
+                {"dev_check": {task: {"score": score, "baseline": baseline, "failed": failed}}})
+
+    # SQuAD's and CommonsenseQA's sweep cells as they ran: each task's own rule picks a different cell
+    # (SQuAD 1e-4/head, CommonsenseQA 3e-5/head), which one run cannot hold
+    swept = [run("squad_v1", 3e-5, 0.0, 50.1, 11.7), run("squad_v1", 1e-4, 0.0, 57.9, 11.7),
+             run("squad_v1", 3e-5, 1e-3, 60.8, 11.7), run("squad_v1", 1e-4, 1e-3, 64.6, 11.7),
+             run("commonsenseqa", 3e-5, 0.0, 41.0, 25.0), run("commonsenseqa", 1e-4, 0.0, 44.0, 25.0),
+             run("commonsenseqa", 3e-5, 1e-3, 44.5, 25.0), run("commonsenseqa", 1e-4, 1e-3, 43.0, 25.0)]
+    both = recipe_sweep.choose_together(swept, ["squad_v1", "commonsenseqa"])
+    # 3e-5/head keeps (60.8-11.7)/(64.6-11.7) = 92.8% of SQuAD's best gain, 1e-4/head 92.3% of
+    # CommonsenseQA's: within SHARE_TIE, so the lower learning rate
+    assert both["params"] == {"learning_rate": 3e-5, "head_learning_rate": 1e-3}
+    assert both["recipe"] == {"intermediate_learning_rate": 3e-5, "intermediate_head_learning_rate": 1e-3}
+    assert both["worst"][0] == "squad_v1" and both["worst"][1] == pytest.approx(49.1 / 52.9)
+    assert both["passing"] == 4 and both["waiting"] == {}
+    # a cell one task failed is out, whatever the other scored
+    swept[2] = run("squad_v1", 3e-5, 1e-3, 60.8, 11.7, failed=True)
+    assert recipe_sweep.choose_together(swept, ["squad_v1", "commonsenseqa"])["params"] == \
+        {"learning_rate": 1e-4, "head_learning_rate": 1e-3}
+    # alone, a task gets its own best cell
+    assert recipe_sweep.choose_together(swept, ["squad_v1"])["params"]["learning_rate"] == 1e-4
+    # a task with a cell still to run: no choice yet; a task the sweep lacks: an error that says so
+    pending = recipe_sweep.choose_together(swept + [({"intermediate_tasks": ["mnli"]}, None)], ["squad_v1", "mnli"])
+    assert pending["params"] is None and pending["waiting"] == {"mnli": 1}
+    assert "cells still to run: mnli 1" in recipe_sweep.together_text(pending, ["squad_v1", "mnli"])
+    with pytest.raises(ValueError, match="hellaswag: no intermediate cells in the recipe sweep"):
+        recipe_sweep.choose_together(swept, ["squad_v1", "hellaswag"])
+    failed = recipe_sweep.choose_together(swept + [run("anli_plus", 3e-5, 0.0, 34.0, 33.0, failed=True)],
+                                          ["squad_v1", "anli_plus"])
+    assert failed["params"] is None and "no swept cell passed the dev check for every task" in \
+        recipe_sweep.together_text(failed, ["squad_v1", "anli_plus"])
+
+
 def test_the_chosen_recipe_is_written_in_its_phase_keys_and_the_sweep_says_whether_tasks_yaml_holds_it(monkeypatch):
     from xstilts import params as P
     from xstilts import phases, tasks
@@ -282,3 +318,12 @@ def test_xstilts_recipes_prints_each_choice_and_the_entry_tasks_yaml_lacks(monke
     registry["pawsx"] = dict(registry["pawsx"], recipe={"offline": {"target_learning_rate": 3e-5, "target_epochs": 4.0}})
     cli.main(["recipes"])
     assert "; tasks.yaml holds it." in capsys.readouterr().out.splitlines()[1]
+    assert cli.main(["recipes", "--together", "squad_v1", "siqa"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "together (squad_v1, siqa): the rule chooses once every task's cells have finished; cells still to run: "
+        "squad_v1 1.")
+    # user mistakes: a clear error, no traceback
+    assert cli.main(["recipes", "--together", "squadd"]) == 2
+    assert "unknown task(s) for --together: squadd" in capsys.readouterr().err
+    assert cli.main(["recipes", "--together", "xnli"]) == 2
+    assert "--together takes intermediate tasks; xnli is not one" in capsys.readouterr().err

@@ -112,9 +112,16 @@ def _plan(args) -> int:
 
 
 def _recipes(args) -> int:
-    from xstilts import recipe_sweep
+    from xstilts import recipe_sweep, tasks
 
-    print(recipe_sweep.report(args.scale, args.runs_dir))
+    unknown = [t for t in args.together or [] if t not in tasks.all_tasks()]
+    if unknown:
+        raise ValueError(f"unknown task(s) for --together: {', '.join(unknown)} (see `xstilts tasks`)")
+    targets = [t for t in args.together or [] if tasks.get_task(t)["role"] != "intermediate"]
+    if targets:
+        raise ValueError(f"--together takes intermediate tasks; {', '.join(targets)} is not one "
+                         "(see `xstilts tasks --role intermediate`)")
+    print(recipe_sweep.report(args.scale, args.runs_dir, together=args.together))
     return 0
 
 
@@ -199,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("recipes", help="the recipe each task's sweep cells choose (English dev only), and whether tasks.yaml holds it")
     p.add_argument("--scale", default="offline", choices=["smoke", "offline", "full"])
     p.add_argument("--runs-dir", default=None, help="default: $XSTILTS_RUNS or ./runs")
+    p.add_argument("--together", nargs="+", metavar="TASK", default=None,
+                   help="also the one recipe for runs that train these intermediate tasks together, or for a "
+                        "grid whose runs should differ only in their tasks (question A)")
     p.set_defaults(func=_recipes)
     p = sub.add_parser("smoke-model", help="build the smoke-scale model (cached)")
     p.set_defaults(func=_smoke_model)

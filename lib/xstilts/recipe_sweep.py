@@ -6,6 +6,11 @@ task's sweep runs that did not fail their dev check (devcheck.py: significantly 
 majority/chance baseline), take the highest English dev score; any run within `TIE` points of it
 counts as tied, and ties go to the lower learning rate, then the lower head learning rate (the more
 conservative recipe). No test score is read.
+
+Runs that train several tasks at once hold one encoder learning rate, so per-task recipes that
+disagree cannot all apply (recipes.py refuses the run). `choose_together` picks one swept cell for
+such a set of tasks by the same evidence (English dev, the same cells), for a grid to set in its own
+params: question A does, so that its cells differ only in their task set.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from xstilts import devcheck, runs
 
 GRID = "sweep_offline_recipes"
 TIE = 0.5
+SHARE_TIE = 0.02  # choose_together: 2% of a task's best gain, about 0.4 CommonsenseQA points
 RECIPE_KEYS = ("learning_rate", "head_learning_rate", "intermediate_max_steps", "target_epochs")
 
 
@@ -75,6 +81,45 @@ def choose(results: list[tuple[dict, dict | None]]) -> dict[str, dict]:
                          dev=check["score"])
         chosen[task] = entry
     return chosen
+
+
+def choose_together(results: list[tuple[dict, dict | None]], tasks: list[str]) -> dict:
+    """One recipe for runs that train `tasks` together, or that must differ only in their task set
+    (question A), where one run holds one encoder learning rate. The rule, on English dev only, once
+    every task's cells have finished: among the swept (learning rate, head learning rate) cells that
+    passed the dev check for every task, take the one whose worst task keeps the largest share of
+    that task's best gain over its baseline ((dev - baseline) / (best dev - baseline)); cells within
+    SHARE_TIE of it count as tied, and ties go to the lower rates, as in `choose`.
+    -> {"params": the cell's rates or None, "recipe": them as a grid's intermediate_* keys, "worst":
+    (task, share), "waiting": {task: cells not finished}, "passing": cells every task passed}."""
+    waiting = Counter(_task_of(p) for p, r in results if r is None and _task_of(p) in tasks)
+    cells: dict[tuple, dict[str, dict]] = {}
+    for params, result in results:
+        found = _task_and_check(result) if result is not None else None
+        if found and found[0] in tasks and _phase(params) == "intermediate":
+            cells.setdefault((params["learning_rate"], params["head_learning_rate"]), {})[found[0]] = found[1]
+    finished = {task for by in cells.values() for task in by}
+    missing = [task for task in tasks if task not in finished and not waiting[task]]
+    if missing:
+        raise ValueError(f"{', '.join(missing)}: no intermediate cells in the recipe sweep ({GRID}.yaml); add them there first.")
+    out = {"params": None, "recipe": None, "worst": None, "waiting": {t: n for t, n in waiting.items() if n},
+           "passing": 0}
+    if out["waiting"]:
+        return out
+    best = {task: max((by[task]["score"] for by in cells.values() if task in by and not by[task]["failed"]),
+                      default=None) for task in tasks}
+    shares = {}
+    for cell, by in cells.items():
+        if set(by) >= set(tasks) and not any(by[t]["failed"] for t in tasks):
+            shares[cell] = min(((by[t]["score"] - by[t]["baseline"]) / (best[t] - by[t]["baseline"]), t) for t in tasks)
+    out["passing"] = len(shares)
+    if shares:
+        top = max(share for share, _ in shares.values())
+        cell = min(c for c, (share, _) in shares.items() if share >= top - SHARE_TIE)
+        lr, head = cell
+        out.update(params={"learning_rate": lr, "head_learning_rate": head}, worst=shares[cell][::-1],
+                   recipe={"intermediate_learning_rate": lr, **({"intermediate_head_learning_rate": head} if head else {})})
+    return out
 
 
 def _phase(cfg: dict) -> str:
@@ -209,10 +254,28 @@ def macros(table: pd.DataFrame) -> dict:
             "sweep sentence": results.tex(sweep_text(table)), **per_task}
 
 
-def report(scale: str = "offline", runs_dir: str | None = None) -> str:
+def together_text(chosen: dict, tasks: list[str]) -> str:
+    """choose_together's outcome as the line `xstilts recipes --together` prints."""
+    import yaml
+
+    head = f"together ({', '.join(tasks)})"
+    if chosen["waiting"]:
+        left = ", ".join(f"{task} {n}" for task, n in sorted(chosen["waiting"].items()))
+        return f"{head}: the rule chooses once every task's cells have finished; cells still to run: {left}."
+    if chosen["recipe"] is None:
+        return f"{head}: no swept cell passed the dev check for every task; leave a task out or sweep further."
+    task, share = chosen["worst"]
+    recipe = yaml.safe_dump(chosen["recipe"], default_flow_style=True, width=200).strip()
+    return (f"{head}: {recipe} ({chosen['passing']} cell(s) passed for every task; the worst, {task}, keeps "
+            f"{100 * share:.0f}% of its best gain over its baseline); set these in the grid's params so that "
+            "all of its runs train with them.")
+
+
+def report(scale: str = "offline", runs_dir: str | None = None, together: list[str] | None = None) -> str:
     """`xstilts recipes`: per swept task, the recipe the rule chooses from the finished sweep runs
     and whether tasks.yaml holds it; for one it does not, the entry to add (a person writes it, so
-    that a recipe change, which moves the study's runs, is a reviewed commit)."""
+    that a recipe change, which moves the study's runs, is a reviewed commit). With `together`, also
+    the one recipe choose_together picks for those tasks."""
     import yaml
 
     swept = sweep_runs(scale, runs_dir)
@@ -235,4 +298,6 @@ def report(scale: str = "offline", runs_dir: str | None = None) -> str:
             lines.append(f"{task}: {chosen}, English dev {entry['dev']:.1f} ({done}); not in tasks.yaml yet: "
                          f"add `{scale}: {chosen}` to the `recipe:` of its entry in lib/xstilts/tasks.yaml "
                          f"(it moves every {scale} run that trains {task} in that phase).")
+    if together:
+        lines.append(together_text(choose_together(swept, together), together))
     return "\n".join(lines)
