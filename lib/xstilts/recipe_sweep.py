@@ -254,10 +254,15 @@ def macros(table: pd.DataFrame) -> dict:
             "sweep sentence": results.tex(sweep_text(table)), **per_task}
 
 
-def together_text(chosen: dict, tasks: list[str]) -> str:
-    """choose_together's outcome as the line `xstilts recipes --together` prints."""
+def _as_yaml(recipe: dict) -> str:
+    """A recipe as the one-line YAML a person pastes into tasks.yaml or a grid."""
     import yaml
 
+    return yaml.safe_dump(recipe, default_flow_style=True, width=200).strip()
+
+
+def together_text(chosen: dict, tasks: list[str]) -> str:
+    """choose_together's outcome as the line `xstilts recipes --together` prints."""
     head = f"together ({', '.join(tasks)})"
     if chosen["waiting"]:
         left = ", ".join(f"{task} {n}" for task, n in sorted(chosen["waiting"].items()))
@@ -265,7 +270,7 @@ def together_text(chosen: dict, tasks: list[str]) -> str:
     if chosen["recipe"] is None:
         return f"{head}: no swept cell passed the dev check for every task; leave a task out or sweep further."
     task, share = chosen["worst"]
-    recipe = yaml.safe_dump(chosen["recipe"], default_flow_style=True, width=200).strip()
+    recipe = _as_yaml(chosen["recipe"])
     return (f"{head}: {recipe} ({chosen['passing']} cell(s) passed for every task; the worst, {task}, keeps "
             f"{100 * share:.0f}% of its best gain over its baseline); set these in the grid's params so that "
             "all of its runs train with them.")
@@ -276,8 +281,6 @@ def report(scale: str = "offline", runs_dir: str | None = None, together: list[s
     and whether tasks.yaml holds it; for one it does not, the entry to add (a person writes it, so
     that a recipe change, which moves the study's runs, is a reviewed commit). With `together`, also
     the one recipe choose_together picks for those tasks."""
-    import yaml
-
     swept = sweep_runs(scale, runs_dir)
     finished = [(cfg, result) for cfg, result in swept if result is not None]
     lines = [f"{len(finished)} of the recipe sweep's {len(swept)} cells have finished at {scale} scale."]
@@ -291,7 +294,7 @@ def report(scale: str = "offline", runs_dir: str | None = None, together: list[s
         if entry["recipe"] is None:
             lines.append(f"{task}: no recipe ({done}); the scale's defaults stay.")
             continue
-        chosen = yaml.safe_dump(entry["recipe"], default_flow_style=True, width=200).strip()
+        chosen = _as_yaml(entry["recipe"])
         if applied(task, entry["recipe"], scale):
             lines.append(f"{task}: {chosen}, English dev {entry['dev']:.1f} ({done}); tasks.yaml holds it.")
         else:
