@@ -119,6 +119,26 @@ def test_one_recipe_for_tasks_trained_together_keeps_the_most_of_the_worst_tasks
         recipe_sweep.together_text(failed, ["squad_v1", "anli_plus"])
 
 
+def test_a1s_offline_cells_all_train_with_the_recipe_the_rule_chooses_for_its_pool_from_the_committed_sweep():
+    """Question A's cells must differ only in their tasks: its offline grid sets one intermediate
+    recipe, and that recipe must be the one `xstilts recipes --together <pool>` chooses from the
+    committed sweep runs (English dev only), so editing either one alone fails here."""
+    from xstilts import workflow
+
+    grid = workflow.load_grid(params.PARAMS_DIR / "experiments" / "a1_task_scaling_pos.yaml")
+    offline = grid["scales"]["offline"]
+    pool = sorted({task for subset in offline["grid"]["intermediate_tasks"] for task in subset})
+    assert pool == ["commonsenseqa", "hellaswag", "mnli", "squad_v1", "stsb"]
+    chosen = recipe_sweep.choose_together(recipe_sweep.sweep_runs("offline", str(params.REPO_ROOT / "runs")), pool)
+    assert chosen["waiting"] == {} and chosen["recipe"] is not None
+    assert {k: v for k, v in offline["params"].items() if k.startswith("intermediate_") and "learning_rate" in k} \
+        == chosen["recipe"]
+    # every cell of the grid, whatever its tasks, trains with that one recipe
+    cells = [cfg for cfg in workflow.grid_runs(grid, "offline", check_inputs=False) if cfg["intermediate_tasks"]]
+    assert {(cfg["intermediate_learning_rate"], cfg["intermediate_head_learning_rate"]) for cfg in cells} == \
+        {(chosen["recipe"]["intermediate_learning_rate"], chosen["recipe"]["intermediate_head_learning_rate"])}
+
+
 def test_the_chosen_recipe_is_written_in_its_phase_keys_and_the_sweep_says_whether_tasks_yaml_holds_it(monkeypatch):
     from xstilts import params as P
     from xstilts import phases, tasks

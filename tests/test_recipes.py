@@ -204,7 +204,9 @@ def test_smoke_and_offline_runs_keep_their_hashes_and_parameters():
     XQuAD runs gone; none of them had run), and when a2's offline grid got seeds 3 and 4 (16 runs added,
 its 24 others unchanged), and when a5's offline arms all got a 1e-3 head rate (its none and MNLI-arm runs
 renamed, none of them run; its three finished MLM-arm runs unchanged), and when CommonsenseQA got its
-offline recipe (a1's 40 runs that train it renamed, none of them run). `python tests/test_recipes.py` rewrites it:
+offline recipe (a1's 40 runs that train it renamed, none of them run), and when a1's offline grid got its
+pool of five that learned and one recipe for all of its cells (its subsets and intermediate runs replaced,
+none of them run; its none, control and STS-B runs kept). `python tests/test_recipes.py` rewrites it:
     only for a change that is meant to move run folders."""
     before = json.loads(FIXTURE.read_text())
     now = _current()
