@@ -127,9 +127,11 @@ def test_a1s_offline_cells_all_train_with_the_recipe_the_rule_chooses_for_its_po
 
     grid = workflow.load_grid(params.PARAMS_DIR / "experiments" / "a1_task_scaling_pos.yaml")
     offline = grid["scales"]["offline"]
-    pool = sorted({task for subset in offline["grid"]["intermediate_tasks"] for task in subset})
-    assert pool == ["commonsenseqa", "hellaswag", "mnli", "squad_v1", "stsb"]
-    chosen = recipe_sweep.choose_together(recipe_sweep.sweep_runs("offline", str(params.REPO_ROOT / "runs")), pool)
+    pool = recipe_sweep.grid_pool("a1_task_scaling_pos", "offline")
+    assert sorted(pool) == sorted({task for subset in offline["grid"]["intermediate_tasks"] for task in subset}) \
+        == ["commonsenseqa", "hellaswag", "mnli", "squad_v1", "stsb"]
+    swept = recipe_sweep.sweep_runs("offline", str(params.REPO_ROOT / "runs"))
+    chosen = recipe_sweep.choose_together(swept, pool)
     assert chosen["waiting"] == {} and chosen["recipe"] is not None
     assert {k: v for k, v in offline["params"].items() if k.startswith("intermediate_") and "learning_rate" in k} \
         == chosen["recipe"]
@@ -137,6 +139,11 @@ def test_a1s_offline_cells_all_train_with_the_recipe_the_rule_chooses_for_its_po
     cells = [cfg for cfg in workflow.grid_runs(grid, "offline", check_inputs=False) if cfg["intermediate_tasks"]]
     assert {(cfg["intermediate_learning_rate"], cfg["intermediate_head_learning_rate"]) for cfg in cells} == \
         {(chosen["recipe"]["intermediate_learning_rate"], chosen["recipe"]["intermediate_head_learning_rate"])}
+    # the paper's sentence (a0 writes it as \OfflineSweepTogetherA) says the same
+    sentence = recipe_sweep.together_sentence(swept, pool)
+    assert sentence.startswith("one recipe for stsb, mnli, commonsenseqa, squad_v1, hellaswag: learning rate 0.0001, head 0.001 (")
+    assert f"the worst, {chosen['worst'][0]}, keeps {100 * chosen['worst'][1]:.0f}% of its best gain" in sentence
+    assert recipe_sweep.together_sentence(swept, ["mnli", "qqp"]).startswith("no one recipe: qqp: no intermediate cells")
 
 
 def test_the_chosen_recipe_is_written_in_its_phase_keys_and_the_sweep_says_whether_tasks_yaml_holds_it(monkeypatch):

@@ -204,7 +204,7 @@ def task_text(task: str, rows: pd.DataFrame, recipe: dict | None = None, unfinis
         where = ""
         if recipe is not None:
             where = ("; tasks.yaml's offline recipe holds it" if applied(task, recipe) else
-                     "; not yet in tasks.yaml's offline recipe, so the study's runs do not use it")
+                     "; not yet in tasks.yaml's offline recipe, so only a grid that sets these rates trains with them")
         return (f"{task}: learning rate {r['learning rate']:g}{head}, {r['budget']} chosen "
                 f"(dev {r['dev']:.1f} against {r['baseline']:.1f}){where}")
     need = ""
@@ -245,13 +245,45 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def macros(table: pd.DataFrame) -> dict:
+def macros(table: pd.DataFrame, together: dict[str, str] | None = None) -> dict:
+    """The sweep's macros; `together` adds {name: together_sentence(...)} as "sweep together <name>"."""
     from xstilts import results
 
     finished, planned = table.attrs["runs"]
     per_task = {f"sweep {task}": results.tex(text) for task, text in task_texts(table).items()}
+    joint = {f"sweep together {name}": results.tex(text) for name, text in (together or {}).items()}
     return {"sweep runs finished": finished, "sweep runs planned": planned,
-            "sweep sentence": results.tex(sweep_text(table)), **per_task}
+            "sweep sentence": results.tex(sweep_text(table)), **per_task, **joint}
+
+
+def grid_pool(grid: str, scale: str) -> list[str]:
+    """The intermediate tasks the current design's grid trains at `scale`, in the order they first
+    appear (the current grid even where the paper still shows an archived design's runs)."""
+    from xstilts import params, workflow
+
+    loaded = workflow.load_grid(params.PARAMS_DIR / "experiments" / f"{grid}.yaml")
+    pool: dict[str, None] = {}
+    for cfg in workflow.grid_runs(loaded, scale, check_inputs=False):
+        pool.update(dict.fromkeys(cfg.get("intermediate_tasks") or []))
+    return list(pool)
+
+
+def together_sentence(swept: list[tuple[dict, dict | None]], tasks: list[str]) -> str:
+    """choose_together's outcome in words a paper can print (question A's one recipe for its pool)."""
+    names = ", ".join(tasks)
+    try:
+        chosen = choose_together(swept, tasks)
+    except ValueError as err:
+        return f"no one recipe: {err}"
+    if chosen["waiting"]:
+        return f"one recipe for {names}: the rule chooses once every task's cells have finished"
+    if chosen["params"] is None:
+        return f"one recipe for {names}: no swept cell passed the dev check for every task"
+    lr, head = chosen["params"]["learning_rate"], chosen["params"]["head_learning_rate"]
+    task, share = chosen["worst"]
+    return (f"one recipe for {names}: learning rate {lr:g}{f', head {head:g}' if head else ''} "
+            f"({chosen['passing']} of the swept cells passed the dev check for every task; the worst, {task}, "
+            f"keeps {100 * share:.0f}% of its best gain over its baseline)")
 
 
 def _as_yaml(recipe: dict) -> str:
