@@ -138,6 +138,33 @@ def test_task_scaling_change_per_size_over_seeds():
         a1.task_scaling_frame(pd.DataFrame(rows("udpos", "none", {"de": 50})))
 
 
+def test_task_scaling_keeps_runs_whose_intermediate_task_failed_and_counts_them_but_not_failed_targets():
+    """A's rule, fixed before its target runs were read: a k-task cell gives each task about 250/k
+    steps, so a task may fail its dev check there; leaving those runs out would condition on an outcome
+    that grows with k. They stay and are counted; a target run that failed its own check is left out."""
+    acc = "m.upos_accuracy.accuracy"
+    out = []
+    for seed in range(2):
+        for subset, value, upstream, target in (("none", 50, False, False), ("a", 52, False, False),
+                                                ("a+b", 60, seed == 1, False), ("c+d", 58, False, seed == 0)):
+            failed = upstream or target
+            out += rows("udpos", subset, {"en": 90, "de": value}, seed=seed, failed=failed, scale="offline",
+                        target_failed=target, upstream_failed=upstream, **{acc: {"en": 90.0, "de": float(value)}})
+    frame = a1.task_scaling_frame(pd.DataFrame(out))
+    assert set(frame.loc[frame["intermediate"] == "a+b", "seed"]) == {0, 1}  # kept although b failed in seed 1
+    assert set(frame.loc[frame["intermediate"] == "c+d", "seed"]) == {1}  # its failed target run is left out
+    table = a1.task_scaling_table(frame)
+    assert table.loc["all (2)", "runs"] == 3 and table.loc["all (2)", "every task learned"] == 2
+    assert table.loc["1", "every task learned"] == table.loc["1", "runs"] == 2
+    # the same runs without the two columns (older tables): `failed` decides alone, as before
+    old = a1.task_scaling_frame(pd.DataFrame(out).drop(columns=["target_failed", "upstream_failed"]))
+    assert set(old.loc[old["intermediate"] == "a+b", "seed"]) == {0}
+    # runs that predate dev checks (the archived design: None in result.json) are not counted as learned
+    unknown = a1.task_scaling_table(a1.task_scaling_frame(pd.DataFrame(out).assign(target_failed=None,
+                                                                                 upstream_failed=None)))
+    assert unknown["every task learned"].isna().all() and unknown.loc["all (2)", "runs"] == 4
+
+
 def test_mixed_language_pairs_scripts_and_one_seed_has_no_test():
     out = []
     out += rows("xnli", "mnli", {"en": 90, "es": 50, "de": 50, "ru": 40, "ja": 30})

@@ -20,7 +20,7 @@ from xstilts import params as P
 # what defines a target run, as columns of the tidy table (`run` is its folder)
 RUN_COLUMNS = ["run", "description", "scale", "model", "device", "seed", "target", "intermediate",
                "n_intermediate", "intermediate_languages", "mlm_steps", "extra_target_steps", "task_metric", "dev",
-               "failed"]
+               "failed", "target_failed", "upstream_failed"]
 COLUMNS = RUN_COLUMNS + ["language", "metric", "value", "headline", "notes", "differs"]
 # what `differs` never lists: the run's identity columns, and what only says where files are
 _NOT_DIFFERS = {"scale", "model", "source", "seed", "target_task", "intermediate_tasks", "intermediate_languages",
@@ -85,6 +85,9 @@ def tidy(scale: str, runs_dir: str | Path | None = None, run_names: list[str] | 
                # learn), did not beat its dev baseline. Failed runs are counted and left out of verdicts
                "dev": float("nan") if dev is None else float(dev),
                "failed": bool(r.get("failed") or r.get("upstream_failed")),
+               # which of the two (question A keeps runs whose intermediate phase had a task that failed);
+               # None where the run predates dev checks (the archived design): not known, not "learned"
+               "target_failed": r.get("failed"), "upstream_failed": r.get("upstream_failed"),
                "notes": " | ".join(dict.fromkeys((r.get("notes") or []) + _upstream_notes(
                    runs_root(runs_dir), scale, params.get("all"))))}
         for lang, scores in r["per_language"].items():
@@ -128,7 +131,8 @@ def analysis_frame(table: pd.DataFrame) -> pd.DataFrame:
                      "intermediate_languages": first["intermediate_languages"], "mlm_steps": first["mlm_steps"],
                      "extra_target_steps": first["extra_target_steps"], "metric": first["task_metric"], "language": lang,
                      "score": headline.iloc[0] if len(headline) else float("nan"), "dev": first["dev"],
-                     "failed": bool(first["failed"]), "notes": first["notes"], "run": run,
+                     "failed": bool(first["failed"]), "target_failed": first["target_failed"],
+                     "upstream_failed": first["upstream_failed"], "notes": first["notes"], "run": run,
                      **{f"m.{m}": v for m, v in zip(group["metric"], group["value"])}})
     return pd.DataFrame(rows)
 
