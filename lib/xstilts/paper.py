@@ -356,6 +356,12 @@ def setup_shown(table: pd.DataFrame) -> pd.DataFrame:
     return table if table.shape[1] == 1 else table.rename(columns={"value": "current design"})
 
 
+def setup_format(table: pd.DataFrame) -> str:
+    """The Setup table's LaTeX columns: values wrap, so that one long per-task list (a learning rate
+    that differs by task and mixture) wraps in its cell instead of shrinking the whole table."""
+    return "lp{10.5cm}" if table.shape[1] == 1 else "lp{7.4cm}p{3.1cm}"
+
+
 def setup_macros(table: pd.DataFrame) -> dict:
     return {f"setup {k}": tex(v) for k, v in table["value"].items() if isinstance(v, str)}
 
