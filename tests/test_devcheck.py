@@ -141,7 +141,7 @@ def test_a1s_offline_cells_all_train_with_the_recipe_the_rule_chooses_for_its_po
         {(chosen["recipe"]["intermediate_learning_rate"], chosen["recipe"]["intermediate_head_learning_rate"])}
     # the paper's sentence (a0 writes it as \OfflineSweepTogetherA) says the same
     sentence = recipe_sweep.together_sentence(swept, pool)
-    assert sentence.startswith("one recipe for stsb, mnli, commonsenseqa, squad_v1, hellaswag: learning rate 0.0001, head 0.001 (")
+    assert sentence.startswith("one recipe for stsb, mnli, commonsenseqa, squad_v1, hellaswag: learning rate 0.0001, head 0.001 (4 cell(s) passed for every task; ")
     assert f"the worst, {chosen['worst'][0]}, keeps {100 * chosen['worst'][1]:.0f}% of its best gain" in sentence
     assert recipe_sweep.together_sentence(swept, ["mnli", "qqp"]).startswith("no one recipe: qqp: no intermediate cells")
 

@@ -270,20 +270,26 @@ def grid_pool(grid: str, scale: str) -> list[str]:
 
 def together_sentence(swept: list[tuple[dict, dict | None]], tasks: list[str]) -> str:
     """choose_together's outcome in words a paper can print (question A's one recipe for its pool)."""
-    names = ", ".join(tasks)
     try:
         chosen = choose_together(swept, tasks)
     except ValueError as err:
         return f"no one recipe: {err}"
+    recipe = ""
+    if chosen["params"] is not None:
+        lr, head = chosen["params"]["learning_rate"], chosen["params"]["head_learning_rate"]
+        recipe = f"learning rate {lr:g}{f', head {head:g}' if head else ''}"
+    return f"one recipe for {', '.join(tasks)}: {_together_outcome(chosen, recipe)}"
+
+
+def _together_outcome(chosen: dict, recipe: str) -> str:
+    """What choose_together found, shared by the CLI line and the paper's sentence."""
     if chosen["waiting"]:
-        return f"one recipe for {names}: the rule chooses once every task's cells have finished"
-    if chosen["params"] is None:
-        return f"one recipe for {names}: no swept cell passed the dev check for every task"
-    lr, head = chosen["params"]["learning_rate"], chosen["params"]["head_learning_rate"]
+        return "the rule chooses once every task's cells have finished"
+    if chosen["recipe"] is None:
+        return "no swept cell passed the dev check for every task"
     task, share = chosen["worst"]
-    return (f"one recipe for {names}: learning rate {lr:g}{f', head {head:g}' if head else ''} "
-            f"({chosen['passing']} of the swept cells passed the dev check for every task; the worst, {task}, "
-            f"keeps {100 * share:.0f}% of its best gain over its baseline)")
+    return (f"{recipe} ({chosen['passing']} cell(s) passed for every task; the worst, {task}, keeps "
+            f"{100 * share:.0f}% of its best gain over its baseline)")
 
 
 def _as_yaml(recipe: dict) -> str:
@@ -295,17 +301,13 @@ def _as_yaml(recipe: dict) -> str:
 
 def together_text(chosen: dict, tasks: list[str]) -> str:
     """choose_together's outcome as the line `xstilts recipes --together` prints."""
-    head = f"together ({', '.join(tasks)})"
+    line = f"together ({', '.join(tasks)}): {_together_outcome(chosen, _as_yaml(chosen['recipe'] or {}))}"
     if chosen["waiting"]:
         left = ", ".join(f"{task} {n}" for task, n in sorted(chosen["waiting"].items()))
-        return f"{head}: the rule chooses once every task's cells have finished; cells still to run: {left}."
+        return f"{line}; cells still to run: {left}."
     if chosen["recipe"] is None:
-        return f"{head}: no swept cell passed the dev check for every task; leave a task out or sweep further."
-    task, share = chosen["worst"]
-    recipe = _as_yaml(chosen["recipe"])
-    return (f"{head}: {recipe} ({chosen['passing']} cell(s) passed for every task; the worst, {task}, keeps "
-            f"{100 * share:.0f}% of its best gain over its baseline); set these in the grid's params so that "
-            "all of its runs train with them.")
+        return f"{line}; leave a task out or sweep further."
+    return f"{line}; set these in the grid's params so that all of its runs train with them."
 
 
 def report(scale: str = "offline", runs_dir: str | None = None, together: list[str] | None = None) -> str:
