@@ -259,9 +259,9 @@ def macros(table: pd.DataFrame, together: dict[str, str] | None = None) -> dict:
 def grid_pool(grid: str, scale: str) -> list[str]:
     """The intermediate tasks the current design's grid trains at `scale`, in the order they first
     appear (the current grid even where the paper still shows an archived design's runs)."""
-    from xstilts import params, workflow
+    from xstilts import workflow
 
-    loaded = workflow.load_grid(params.PARAMS_DIR / "experiments" / f"{grid}.yaml")
+    loaded = workflow.load_grid(grid)  # by name: params/experiments/<grid>.yaml, the current design's
     pool: dict[str, None] = {}
     for cfg in workflow.grid_runs(loaded, scale, check_inputs=False):
         pool.update(dict.fromkeys(cfg.get("intermediate_tasks") or []))
