@@ -358,8 +358,10 @@ def setup_shown(table: pd.DataFrame) -> pd.DataFrame:
 
 def setup_format(table: pd.DataFrame) -> str:
     """The Setup table's LaTeX columns: values wrap, so that one long per-task list (a learning rate
-    that differs by task and mixture) wraps in its cell instead of shrinking the whole table."""
-    return "lp{10.5cm}" if table.shape[1] == 1 else "lp{7.4cm}p{3.1cm}"
+    that differs by task and mixture) wraps in its cell instead of shrinking the whole table. Ragged
+    right (array's >{...}), since a justified narrow cell of long task names opens wide gaps."""
+    wrap = r">{\raggedright\arraybackslash}p"
+    return f"l{wrap}{{10.5cm}}" if table.shape[1] == 1 else f"l{wrap}{{7.4cm}}{wrap}{{3.1cm}}"
 
 
 def setup_macros(table: pd.DataFrame) -> dict:
